@@ -1,0 +1,99 @@
+"""Per-request plumbing: request ids, body limits, the current user, JSON bodies."""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, cast
+
+from apiflask import APIFlask
+from flask import Response, current_app, g, request
+
+from mos.app import Services
+from mos.errors import InvalidJSON, TooLarge, Unauthorized, UnsupportedMediaType
+from mos.stores.base import UserRecord
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-:]{1,128}")
+# Upload routes stream the body themselves and enforce MOS_MAX_OBJECT_SIZE as they read.
+STREAMING_ENDPOINTS = {"data.upload_multipart", "data.upload_raw"}
+
+
+def services() -> Services:
+    """The wired services of the running app."""
+    return cast(Services, current_app.extensions["mos"])
+
+
+def install_request_hooks(app: APIFlask) -> None:
+    """Request ids on every response; the JSON body limit on every non-upload route."""
+
+    @app.before_request
+    def _before() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        if request.endpoint not in STREAMING_ENDPOINTS:
+            request.max_content_length = services().settings.max_json_body
+
+    @app.after_request
+    def _after(resp: Response) -> Response:
+        resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        return resp
+
+
+def current_user() -> UserRecord:
+    """The authenticated caller; login_required has put it in g."""
+    return cast(UserRecord, g.user)
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Accept only a valid Bearer access token of a user who still exists."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        header = request.headers.get("Authorization")
+        if not header:
+            raise Unauthorized("An access token is required.", code="missing_token")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+        svc = services()
+        claims = svc.tokens.verify_access(token.strip())
+        user = svc.accounts.get(claims["sub"])
+        if user is None:
+            raise Unauthorized()
+        g.user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def json_body(*media_types: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Require a JSON object body of one of the media types, within the size limit."""
+    accepted = media_types or ("application/json",)
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            g.json_body = read_json_object(accepted)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def read_json_object(accepted: tuple[str, ...]) -> dict[str, Any]:
+    """Parse the body as a JSON object; 415 for another media type, 400 if malformed."""
+    if request.mimetype not in accepted:
+        raise UnsupportedMediaType(f"The body must be declared as {' or '.join(accepted)}.")
+    length = request.content_length
+    if length is not None and length > services().settings.max_json_body:
+        raise TooLarge()
+    data = request.get_json(force=True, silent=True, cache=True)
+    if not isinstance(data, dict):
+        raise InvalidJSON()
+    return data

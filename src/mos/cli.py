@@ -1,0 +1,115 @@
+"""The `mos` command: serve, fsck."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mos.config import ConfigError, Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="mos", description="min-object-storage")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service under Gunicorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--threads", type=int)
+    serve.add_argument("--data-dir")
+
+    check = sub.add_parser("fsck", help="find orphan blobs, temp files and missing blobs")
+    check.add_argument("--data-dir")
+    check.add_argument("--repair", action="store_true", help="remove orphans and temp files")
+    check.add_argument("--verify", action="store_true", help="re-hash every blob")
+    check.add_argument(
+        "--min-age", type=float, default=3600.0,
+        help="leave files younger than this many seconds alone (uploads may be in flight);"
+        " use 0 when the server is stopped",
+    )
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            settings = load_settings(
+                host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+                data_dir=args.data_dir,
+            )
+            return serve_forever(settings)
+        settings = load_settings(data_dir=args.data_dir)
+        return run_fsck(settings, repair=args.repair, verify=args.verify, min_age=args.min_age)
+    except ConfigError as exc:
+        print(f"mos: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve_forever(settings: Settings) -> int:
+    """Run Gunicorn with threaded workers; each worker builds its own app after the fork."""
+    from gunicorn.app.base import BaseApplication
+
+    from mos.app import build_services, create_app
+
+    # Fail fast, in the master, with one line: stores, data dir and secret must all work.
+    build_services(settings).meta.close()
+
+    class MosApplication(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": settings.workers,
+                "threads": settings.threads,
+                "worker_class": "gthread",
+                # Large uploads on slow links must not be killed for silence.
+                "timeout": 0,
+                "graceful_timeout": 30,
+                "keepalive": 5,
+                "accesslog": "-",
+                "access_log_format": '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s',
+                "proc_name": "mos",
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    MosApplication().run()
+    return 0
+
+
+def run_fsck(settings: Settings, *, repair: bool, verify: bool, min_age: float) -> int:
+    """Print what fsck finds; exit 1 if anything is wrong and was not repaired."""
+    from mos.app import open_stores
+    from mos.services.fsck import fsck
+
+    meta, blobs = open_stores(settings)
+    try:
+        report = fsck(meta, blobs, repair=repair, verify=verify, min_age=min_age)
+    finally:
+        meta.close()
+    for blob in report.orphan_blobs:
+        print(f"orphan blob {blob.name} ({blob.size} bytes)")
+    for temp in report.temp_files:
+        print(f"temp file {temp.name} ({temp.size} bytes)")
+    for blob_id, _owner, identifier in report.missing_blobs:
+        print(f"missing blob {blob_id} of object {identifier!r}")
+    for blob_id, _owner, identifier in report.corrupt_blobs:
+        print(f"corrupt blob {blob_id} of object {identifier!r}")
+    print(
+        f"fsck: {len(report.orphan_blobs)} orphan blobs, {len(report.temp_files)} temp files,"
+        f" {len(report.missing_blobs)} missing blobs, {len(report.corrupt_blobs)} corrupt blobs,"
+        f" {report.young_skipped} younger than {min_age:g}s skipped,"
+        f" {report.removed} removed"
+    )
+    unrepaired = report.missing_blobs or report.corrupt_blobs or (
+        not repair and (report.orphan_blobs or report.temp_files)
+    )
+    return 1 if unrepaired else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

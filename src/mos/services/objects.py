@@ -1,0 +1,242 @@
+"""Objects: limits, the per-owner namespace and the write order of DESIGN.md."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from mos.errors import BadRequest, Conflict, InvalidMetadata, NotFound, PreconditionFailed
+from mos.services.names import check_identifier, check_metadata
+from mos.stores.base import BlobInfo, BlobStore, MetadataStore, ObjectExists, ObjectRecord
+
+MAX_LIST_LIMIT = 1000
+_SWAP_ATTEMPTS = 20
+
+
+def etag_of(record: ObjectRecord) -> str:
+    """The strong entity tag: the quoted SHA-256 of the bytes."""
+    return f'"{record.sha256}"'
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Digests (hex) the client declared for the body, checked before anything is kept."""
+
+    md5: str | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def from_headers(cls, content_md5: str | None, sha256: str | None) -> Expected:
+        """Parse Content-MD5 (base64) and X-Checksum-SHA256 (hex or base64) up front."""
+        return cls(
+            md5=_decode_digest(content_md5, 16, "Content-MD5") if content_md5 else None,
+            sha256=_decode_digest(sha256, 32, "X-Checksum-SHA256") if sha256 else None,
+        )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Everything about a new version except its bytes."""
+
+    identifier: str
+    filename: str
+    content_type: str
+    metadata: list[tuple[str, str]]
+
+
+class ObjectService:
+    """Create, replace, read, list, patch and delete a user's objects."""
+
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        max_object_size: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.max_object_size = max_object_size
+        self.clock = clock
+
+    @staticmethod
+    def new_identifier() -> str:
+        """A fresh identifier for uploads that did not name one."""
+        return uuid.uuid4().hex
+
+    def write_blob(self, chunks: Iterable[bytes], expected: Expected | None = None) -> BlobInfo:
+        """Stream bytes durably into the blob store, then check the declared digests."""
+        blob = self.blobs.put(chunks, self.max_object_size)
+        if expected and not _digests_match(blob, expected):
+            self.blobs.delete(blob.blob_id)
+            raise BadRequest("The body does not match the digest sent with it.", code="bad_digest")
+        return blob
+
+    def discard(self, blob: BlobInfo) -> None:
+        """Drop a blob that will not become an object."""
+        self.blobs.delete(blob.blob_id)
+
+    def create(self, owner_id: str, upload: Upload, blob: BlobInfo) -> ObjectRecord:
+        """Add a new object; 409 if the owner already uses the identifier."""
+        try:
+            record = self._record(owner_id, upload, blob)
+            self.meta.insert_object(record)
+        except ObjectExists:
+            self.blobs.delete(blob.blob_id)
+            raise Conflict(
+                "You already have an object with that identifier.", code="identifier_exists"
+            ) from None
+        except BaseException:
+            self.blobs.delete(blob.blob_id)
+            raise
+        return record
+
+    def put(
+        self,
+        owner_id: str,
+        upload: Upload,
+        blob: BlobInfo,
+        if_match: list[str] | None = None,
+        if_none_match: list[str] | None = None,
+    ) -> tuple[ObjectRecord, bool]:
+        """Create or atomically replace; returns the record and whether it was created."""
+        try:
+            record, old_blob = self._put(owner_id, upload, blob, if_match, if_none_match)
+        except BaseException:
+            self.blobs.delete(blob.blob_id)
+            raise
+        if old_blob is not None:
+            # Only after the new row is committed: a reader sees old bytes or new, never none.
+            self.blobs.delete(old_blob)
+        return record, old_blob is None
+
+    def _put(
+        self,
+        owner_id: str,
+        upload: Upload,
+        blob: BlobInfo,
+        if_match: list[str] | None,
+        if_none_match: list[str] | None,
+    ) -> tuple[ObjectRecord, str | None]:
+        record = self._record(owner_id, upload, blob)
+        for _ in range(_SWAP_ATTEMPTS):
+            current = self.meta.get_object(owner_id, upload.identifier)
+            if if_match is not None and not _matches(current, if_match):
+                raise PreconditionFailed()
+            if if_none_match is not None and _matches(current, if_none_match):
+                raise PreconditionFailed()
+            if current is None:
+                try:
+                    self.meta.insert_object(record)
+                    return record, None
+                except ObjectExists:
+                    continue  # a concurrent creator won; look again
+            swapped = replace(
+                record, created_at=current.created_at, revision=current.revision + 1
+            )
+            if self.meta.swap_object(swapped, current.revision):
+                return swapped, current.blob_id
+        raise Conflict("The object changed too often to be replaced; retry.", code="conflict")
+
+    def _record(self, owner_id: str, upload: Upload, blob: BlobInfo) -> ObjectRecord:
+        check_identifier(upload.identifier)
+        metadata = check_metadata(upload.metadata)
+        now = self.clock()
+        return ObjectRecord(
+            owner_id=owner_id, identifier=upload.identifier, blob_id=blob.blob_id,
+            filename=upload.filename, content_type=upload.content_type, size=blob.size,
+            sha256=blob.sha256, created_at=now, updated_at=now, metadata=metadata,
+        )
+
+    def get(self, owner_id: str, identifier: str) -> ObjectRecord:
+        """The owner's object, or 404 (also for identifiers that cannot exist)."""
+        check_identifier(identifier)
+        record = self.meta.get_object(owner_id, identifier)
+        if record is None:
+            raise NotFound()
+        return record
+
+    def open(self, record: ObjectRecord) -> BinaryIO:
+        """Open the bytes of a version for streaming."""
+        return self.blobs.open(record.blob_id)
+
+    def delete(self, owner_id: str, identifier: str) -> ObjectRecord:
+        """Remove the row first, then the bytes (DESIGN.md's delete order)."""
+        check_identifier(identifier)
+        record = self.meta.delete_object(owner_id, identifier)
+        if record is None:
+            raise NotFound()
+        self.blobs.delete(record.blob_id)
+        return record
+
+    def list(
+        self, owner_id: str, prefix: str = "", after: str | None = None, limit: int = 1000
+    ) -> tuple[list[str], str | None]:
+        """A page of identifiers in byte order and the `after` value for the next page."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise BadRequest("limit must be between 1 and 1000.", code="invalid_parameter")
+        page = self.meta.list_identifiers(owner_id, prefix, after, limit + 1)
+        if len(page) > limit:
+            return page[:limit], page[limit - 1]
+        return page, None
+
+    def patch_metadata(
+        self, owner_id: str, identifier: str, patch: Mapping[str, object]
+    ) -> ObjectRecord:
+        """Apply an RFC 7396 merge patch to the user metadata."""
+        check_identifier(identifier)
+        for name, value in patch.items():
+            if value is not None and not isinstance(value, str):
+                raise InvalidMetadata(
+                    f"Metadata field {name[:64]!r} must be a string, or null to remove it."
+                )
+        for _ in range(_SWAP_ATTEMPTS):
+            current = self.meta.get_object(owner_id, identifier)
+            if current is None:
+                raise NotFound()
+            merged = dict(current.metadata)
+            for name, value in patch.items():
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = str(value)
+            merged = check_metadata(merged.items())
+            now = self.clock()
+            if self.meta.set_metadata(owner_id, identifier, merged, now, current.revision):
+                return replace(
+                    current, metadata=merged, updated_at=now, revision=current.revision + 1
+                )
+        raise Conflict("The object changed too often to be patched; retry.", code="conflict")
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        """(objects, bytes) the owner keeps."""
+        return self.meta.usage(owner_id)
+
+
+def _matches(current: ObjectRecord | None, if_match: list[str]) -> bool:
+    if current is None:
+        return False
+    return "*" in if_match or current.sha256 in if_match
+
+
+def _digests_match(blob: BlobInfo, expected: Expected) -> bool:
+    return expected.md5 in (None, blob.md5) and expected.sha256 in (None, blob.sha256)
+
+
+def _decode_digest(value: str, size: int, header: str) -> str:
+    """Hex of a digest sent as hex or base64; bad_digest if it is neither or the wrong size."""
+    v = value.strip()
+    if len(v) == 2 * size and all(c in "0123456789abcdefABCDEF" for c in v):
+        return v.lower()
+    try:
+        raw = base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        raise BadRequest(f"{header} is not a valid digest.", code="bad_digest")
+    return raw.hex()

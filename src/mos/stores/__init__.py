@@ -1,0 +1,1 @@
+"""Storage behind two small protocols: MetadataStore and BlobStore."""

@@ -1,0 +1,146 @@
+"""The two store protocols and the records they pass around."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+
+class UsernameTaken(Exception):
+    """A user with that name (case-insensitively) exists."""
+
+
+class ObjectExists(Exception):
+    """The owner already has an object with that identifier."""
+
+
+class BlobMissing(Exception):
+    """A blob the metadata points at is not in the blob store."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A registered user."""
+
+    id: str
+    username: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """One object's metadata row; `revision` grows on every change and guards swaps."""
+
+    owner_id: str
+    identifier: str
+    blob_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+    revision: int = 1
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What the blob store learnt while storing a stream."""
+
+    blob_id: str
+    size: int
+    sha256: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A file in the blob store found by a scan: a blob or a temp file."""
+
+    name: str
+    mtime: float
+    size: int
+
+
+class MetadataStore(Protocol):
+    """Users and object metadata."""
+
+    def ping(self) -> None:
+        """Raise Unavailable unless the store answers."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def create_user(self, username: str, password_hash: str, created_at: datetime) -> UserRecord:
+        """Add a user; raise UsernameTaken if the name exists in any case."""
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        """The user with this id, or None."""
+
+    def get_user_by_name(self, username: str) -> UserRecord | None:
+        """The user with this name, compared case-insensitively, or None."""
+
+    def insert_object(self, record: ObjectRecord) -> None:
+        """Add an object row; raise ObjectExists if (owner, identifier) is taken."""
+
+    def swap_object(self, record: ObjectRecord, expected_revision: int) -> bool:
+        """Replace the row if it still has expected_revision; False if it changed or went."""
+
+    def set_metadata(
+        self,
+        owner_id: str,
+        identifier: str,
+        metadata: dict[str, str],
+        updated_at: datetime,
+        expected_revision: int,
+    ) -> bool:
+        """Replace user metadata if the row still has expected_revision."""
+
+    def get_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
+        """The owner's object row, or None."""
+
+    def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
+        """Remove and return the row; None if there was none (exactly one deleter wins)."""
+
+    def list_identifiers(
+        self, owner_id: str, prefix: str, after: str | None, limit: int
+    ) -> list[str]:
+        """Up to `limit` identifiers of the owner in UTF-8 byte order."""
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        """(number of objects, total bytes) of the owner."""
+
+    def iter_blob_refs(self) -> Iterator[tuple[str, str, str]]:
+        """(blob_id, owner_id, identifier) of every object row, for fsck."""
+
+
+class BlobStore(Protocol):
+    """Object bytes under server-generated names."""
+
+    def ping(self) -> None:
+        """Raise Unavailable unless the store can be written."""
+
+    def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
+        """Store a stream durably under a new blob id; TooLarge past max_size."""
+
+    def open(self, blob_id: str) -> BinaryIO:
+        """Open a blob for reading; raise BlobMissing if it is not there."""
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob; a missing one is not an error."""
+
+    def exists(self, blob_id: str) -> bool:
+        """Whether the blob is stored."""
+
+    def iter_blobs(self) -> Iterator[Leftover]:
+        """Every stored blob, for fsck."""
+
+    def iter_temp(self) -> Iterator[Leftover]:
+        """Every temp file of unfinished writes, for fsck."""
+
+    def remove_temp(self, name: str) -> None:
+        """Remove one temp file found by iter_temp."""

@@ -1,0 +1,149 @@
+"""Blob store on the local file system: temp file, fsync, rename, fsync of the folders."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from mos.errors import InsufficientStorage, TooLarge, Unavailable
+from mos.stores.base import BlobInfo, BlobMissing, Leftover
+
+_BLOB_ID = re.compile(r"[0-9a-f]{32}")
+_TEMP_NAME = re.compile(r"[0-9a-f]{32}\.part")
+
+
+class FileSystemBlobStore:
+    """Blobs as files named by a random id, sharded two levels deep under `blobs/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.temp_dir = root / "tmp"
+        for d in (self.root, self.blob_dir, self.temp_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, blob_id: str) -> Path:
+        """Where a blob lives; only server-generated ids are accepted."""
+        if not _BLOB_ID.fullmatch(blob_id):
+            raise ValueError(f"not a blob id: {blob_id!r}")
+        return self.blob_dir / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def ping(self) -> None:
+        """Check that the temp area can be written."""
+        if not os.access(self.temp_dir, os.W_OK | os.X_OK):
+            raise Unavailable("the blob store is not writable")
+
+    def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
+        """Write chunks to a temp file while hashing, then make it durable under a new id."""
+        blob_id = uuid.uuid4().hex
+        temp = self.temp_dir / f"{blob_id}.part"
+        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        size = 0
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with open(fd, "wb", buffering=0) as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise TooLarge(f"The object is larger than the limit of {max_size} bytes.")
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[out.write(view) or 0 :]
+                os.fsync(out.fileno())
+            final = self.path_of(blob_id)
+            created = _make_dirs(final.parent)
+            os.rename(temp, final)
+            # The rename changed the temp folder and the shard folder; new shard folders
+            # must also be recorded in their parents, or a crash can lose the whole entry.
+            for d in {final.parent, self.temp_dir, *created}:
+                _fsync_dir(d)
+        except BaseException as exc:
+            _unlink_quietly(temp)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage() from exc
+            raise
+        return BlobInfo(blob_id=blob_id, size=size, sha256=sha.hexdigest(), md5=md5.hexdigest())
+
+    def open(self, blob_id: str) -> BinaryIO:
+        """Open a blob for reading."""
+        try:
+            return open(self.path_of(blob_id), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(blob_id) from None
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob; gone already is fine."""
+        _unlink_quietly(self.path_of(blob_id))
+
+    def exists(self, blob_id: str) -> bool:
+        """Whether the blob file is there."""
+        return self.path_of(blob_id).is_file()
+
+    def iter_blobs(self) -> Iterator[Leftover]:
+        """Walk the shard folders."""
+        for dirpath, _dirs, files in os.walk(self.blob_dir):
+            for name in files:
+                if _BLOB_ID.fullmatch(name):
+                    found = _leftover(Path(dirpath) / name)
+                    if found:
+                        yield found
+
+    def iter_temp(self) -> Iterator[Leftover]:
+        """List temp files of unfinished writes."""
+        for entry in os.scandir(self.temp_dir):
+            if _TEMP_NAME.fullmatch(entry.name):
+                found = _leftover(Path(entry.path))
+                if found:
+                    yield found
+
+    def remove_temp(self, name: str) -> None:
+        """Remove one temp file."""
+        if not _TEMP_NAME.fullmatch(name):
+            raise ValueError(f"not a temp file name: {name!r}")
+        _unlink_quietly(self.temp_dir / name)
+
+
+def _leftover(path: Path) -> Leftover | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return Leftover(name=path.name, mtime=st.st_mtime, size=st.st_size)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """Create missing folders down to path; return the parents whose entries changed."""
+    changed: list[Path] = []
+    missing: list[Path] = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        # A concurrent writer may have made it without fsyncing the parent yet: fsync anyway.
+        with contextlib.suppress(FileExistsError):
+            d.mkdir()
+        changed.append(d.parent)
+    return changed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

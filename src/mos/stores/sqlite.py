@@ -1,0 +1,306 @@
+"""Metadata store on SQLite: WAL, one connection per thread, schema versioned by user_version."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from mos.errors import Unavailable
+from mos.stores.base import ObjectExists, ObjectRecord, UsernameTaken, UserRecord
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Each entry moves the schema from version i to i + 1; never edit one that has shipped.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE users (
+        id            TEXT PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    -- identifier is a BLOB of UTF-8 bytes so that ordering and prefix bounds are bytewise.
+    CREATE TABLE objects (
+        owner_id     TEXT NOT NULL REFERENCES users(id),
+        identifier   BLOB NOT NULL,
+        blob_id      TEXT NOT NULL,
+        filename     TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        sha256       TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        metadata     TEXT NOT NULL,
+        revision     INTEGER NOT NULL,
+        PRIMARY KEY (owner_id, identifier)
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+def _translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn driver failures (locked, I/O) into Unavailable at the store boundary."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable("the metadata store is busy or unreachable") from exc
+
+    return wrapper
+
+
+def _micros(t: datetime) -> int:
+    return int(t.timestamp() * 1_000_000)
+
+
+def _from_micros(v: int) -> datetime:
+    return datetime.fromtimestamp(v / 1_000_000, tz=UTC)
+
+
+def _prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string that starts with prefix."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class SQLiteMetadataStore:
+    """Users and objects in one SQLite file."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteMetadataStore:
+        """Open the file named by a sqlite:///path URL."""
+        return cls(Path(url.removeprefix("sqlite://")))
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection; a forked worker never reuses its parent's."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: an acknowledged upload must survive a power cut, not only a crash.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}, newer than this mos knows"
+                )
+            for i in range(version, len(_MIGRATIONS)):
+                for statement in _MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {i + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close every connection this process opened."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()
+
+    @_translated
+    def ping(self) -> None:
+        """A trivial read proves the file is there and not locked for long."""
+        self._conn().execute("SELECT 1 FROM users LIMIT 1").fetchall()
+
+    @_translated
+    def create_user(self, username: str, password_hash: str, created_at: datetime) -> UserRecord:
+        """Insert a user; the NOCASE unique index rejects names equal but for case."""
+        user = UserRecord(uuid.uuid4().hex, username, password_hash, created_at)
+        try:
+            self._conn().execute(
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?,?,?,?)",
+                (user.id, username, password_hash, _micros(created_at)),
+            )
+        except sqlite3.IntegrityError:
+            raise UsernameTaken(username) from None
+        return user
+
+    def _user(self, where: str, arg: str) -> UserRecord | None:
+        row = self._conn().execute(
+            f"SELECT id, username, password_hash, created_at FROM users WHERE {where} = ?",  # noqa: S608 - where is one of two literals
+            (arg,),
+        ).fetchone()
+        if row is None:
+            return None
+        return UserRecord(row[0], row[1], row[2], _from_micros(row[3]))
+
+    @_translated
+    def get_user(self, user_id: str) -> UserRecord | None:
+        """Look a user up by id."""
+        return self._user("id", user_id)
+
+    @_translated
+    def get_user_by_name(self, username: str) -> UserRecord | None:
+        """Look a user up by name, any case."""
+        return self._user("username", username)
+
+    @_translated
+    def insert_object(self, record: ObjectRecord) -> None:
+        """Insert a row; the primary key makes concurrent creators race fairly."""
+        try:
+            self._conn().execute(
+                "INSERT INTO objects (owner_id, identifier, blob_id, filename, content_type,"
+                " size, sha256, created_at, updated_at, metadata, revision)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                _row(record),
+            )
+        except sqlite3.IntegrityError:
+            raise ObjectExists(record.identifier) from None
+
+    @_translated
+    def swap_object(self, record: ObjectRecord, expected_revision: int) -> bool:
+        """Compare-and-swap the whole row on its revision."""
+        cur = self._conn().execute(
+            "UPDATE objects SET blob_id=?, filename=?, content_type=?, size=?, sha256=?,"
+            " updated_at=?, metadata=?, revision=?"
+            " WHERE owner_id=? AND identifier=? AND revision=?",
+            (
+                record.blob_id, record.filename, record.content_type, record.size,
+                record.sha256, _micros(record.updated_at),
+                json.dumps(record.metadata, ensure_ascii=False), record.revision,
+                record.owner_id, record.identifier.encode(), expected_revision,
+            ),
+        )
+        return cur.rowcount == 1
+
+    @_translated
+    def set_metadata(
+        self,
+        owner_id: str,
+        identifier: str,
+        metadata: dict[str, str],
+        updated_at: datetime,
+        expected_revision: int,
+    ) -> bool:
+        """Compare-and-swap the user metadata on the revision."""
+        cur = self._conn().execute(
+            "UPDATE objects SET metadata=?, updated_at=?, revision=revision+1"
+            " WHERE owner_id=? AND identifier=? AND revision=?",
+            (
+                json.dumps(metadata, ensure_ascii=False), _micros(updated_at),
+                owner_id, identifier.encode(), expected_revision,
+            ),
+        )
+        return cur.rowcount == 1
+
+    @_translated
+    def get_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
+        """Read one row."""
+        row = self._conn().execute(
+            f"SELECT {_COLUMNS} FROM objects WHERE owner_id=? AND identifier=?",  # noqa: S608 - constant columns
+            (owner_id, identifier.encode()),
+        ).fetchone()
+        return _record(row) if row else None
+
+    @_translated
+    def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
+        """DELETE ... RETURNING: of concurrent deleters only one gets the row back."""
+        row = self._conn().execute(
+            f"DELETE FROM objects WHERE owner_id=? AND identifier=? RETURNING {_COLUMNS}",  # noqa: S608 - constant columns
+            (owner_id, identifier.encode()),
+        ).fetchone()
+        return _record(row) if row else None
+
+    @_translated
+    def list_identifiers(
+        self, owner_id: str, prefix: str, after: str | None, limit: int
+    ) -> list[str]:
+        """One index range scan: cost follows the page size, not the owner's total."""
+        low = prefix.encode()
+        clauses: list[str] = ["owner_id = ?"]
+        args_b: list[Any] = [owner_id]
+        if after is not None and after.encode() >= low:
+            clauses.append("identifier > ?")
+            args_b.append(after.encode())
+        else:
+            clauses.append("identifier >= ?")
+            args_b.append(low)
+        high = _prefix_upper_bound(low)
+        if high is not None:
+            clauses.append("identifier < ?")
+            args_b.append(high)
+        rows = self._conn().execute(
+            f"SELECT identifier FROM objects WHERE {' AND '.join(clauses)}"  # noqa: S608 - clauses are literals
+            " ORDER BY identifier LIMIT ?",
+            (*args_b, limit),
+        ).fetchall()
+        return [bytes(r[0]).decode() for r in rows]
+
+    @_translated
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        """Count and total size of the owner's objects."""
+        row = self._conn().execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE owner_id=?", (owner_id,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    @_translated
+    def iter_blob_refs(self) -> Iterator[tuple[str, str, str]]:
+        """Every row's blob, for fsck."""
+        for blob_id, owner_id, ident in self._conn().execute(
+            "SELECT blob_id, owner_id, identifier FROM objects"
+        ):
+            yield blob_id, owner_id, bytes(ident).decode()
+
+
+_COLUMNS = (
+    "owner_id, identifier, blob_id, filename, content_type, size, sha256,"
+    " created_at, updated_at, metadata, revision"
+)
+
+
+def _row(r: ObjectRecord) -> tuple[Any, ...]:
+    return (
+        r.owner_id, r.identifier.encode(), r.blob_id, r.filename, r.content_type, r.size,
+        r.sha256, _micros(r.created_at), _micros(r.updated_at),
+        json.dumps(r.metadata, ensure_ascii=False), r.revision,
+    )
+
+
+def _record(row: tuple[Any, ...]) -> ObjectRecord:
+    return ObjectRecord(
+        owner_id=row[0], identifier=bytes(row[1]).decode(), blob_id=row[2], filename=row[3],
+        content_type=row[4], size=row[5], sha256=row[6], created_at=_from_micros(row[7]),
+        updated_at=_from_micros(row[8]), metadata=json.loads(row[9]), revision=row[10],
+    )
