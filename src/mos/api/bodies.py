@@ -27,6 +27,7 @@ from mos.services.names import (
 CHUNK = 1024 * 1024
 FILE_PART = "file"
 IDENTIFIER_FIELD = "file_identifier"
+_HEADROOM = 64 * 1024
 
 
 class IncompleteBody(BadRequest):
@@ -58,8 +59,10 @@ class MultipartUpload:
     def __init__(self, stream: IO[bytes], boundary: bytes, declared_length: int | None) -> None:
         self._stream = stream
         self._length = declared_length
-        # Bound what fields may hold in memory; the file part never counts against this.
-        self._decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_VALUE_BYTES)
+        # The decoder's limit bounds its buffer: one chunk of the body plus what a part's
+        # headers or a field may hold. Events are drained after every chunk, so file data
+        # never piles up; headers that never end hit this limit.
+        self._decoder = MultipartDecoder(boundary, max_form_memory_size=CHUNK + _HEADROOM)
         self.fields: list[tuple[str, str]] = []
         self.identifier: str | None = None
         self.filename: str | None = None
@@ -87,6 +90,9 @@ class MultipartUpload:
     def _receive(self, data: bytes | None) -> None:
         try:
             self._decoder.receive_data(data)
+        except RequestEntityTooLarge:
+            raise BadRequest("A multipart part header is too long.",
+                             code="invalid_multipart") from None
         except ValueError as exc:
             raise BadRequest(f"Malformed multipart body: {exc}", code="invalid_multipart") from exc
 
@@ -94,8 +100,6 @@ class MultipartUpload:
         while True:
             try:
                 event = self._decoder.next_event()
-            except RequestEntityTooLarge:
-                raise InvalidMetadata("A form field is longer than 8 KiB.") from None
             except ValueError as exc:
                 raise BadRequest(f"Malformed multipart body: {exc}",
                                  code="invalid_multipart") from exc
