@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from mos.config import ConfigError, Settings, load_settings
 
@@ -48,36 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve_forever(settings: Settings) -> int:
-    """Run Gunicorn with threaded workers; each worker builds its own app after the fork."""
-    from gunicorn.app.base import BaseApplication
-
-    from mos.app import build_services, create_app
+    """Run Gunicorn with threaded workers on these settings."""
+    from mos.app import build_services
+    from mos.serving import MosApplication
 
     # Fail fast, in the master, with one line: stores, data dir and secret must all work.
     build_services(settings).meta.close()
-
-    class MosApplication(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            options: dict[str, Any] = {
-                "bind": f"{settings.host}:{settings.port}",
-                "workers": settings.workers,
-                "threads": settings.threads,
-                "worker_class": "gthread",
-                # Large uploads on slow links must not be killed for silence.
-                "timeout": 0,
-                "graceful_timeout": 30,
-                "keepalive": 5,
-                "accesslog": "-",
-                "access_log_format": '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s',
-                "proc_name": "mos",
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            return create_app(settings)
-
-    MosApplication().run()
+    MosApplication(settings).run()
     return 0
 
 
