@@ -185,7 +185,9 @@ class SQLiteMetadataStore:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 _row(record),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc) and "PRIMARY KEY" not in str(exc):
+                raise  # a missing owner is a bug, not a conflict
             raise ObjectExists(record.identifier) from None
 
     @_translated

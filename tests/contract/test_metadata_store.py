@@ -1,0 +1,146 @@
+"""The MetadataStore contract, run on every implementation."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from mos.stores.base import MetadataStore, ObjectExists, ObjectRecord, UsernameTaken
+
+NOW = datetime(2026, 11, 24, 13, 56, 17, tzinfo=UTC)
+
+
+@pytest.fixture
+def o(meta: MetadataStore) -> dict[str, str]:
+    """Users u, u1, u2, v and other, by name to id: objects belong to real users."""
+    return {n: meta.create_user(n, "hash", NOW).id for n in ("u", "u1", "u2", "v", "other")}
+
+
+def record(owner: str, identifier: str, blob_id: str = "a" * 32, **kw: object) -> ObjectRecord:
+    """An object row with sensible defaults."""
+    values: dict[str, object] = {
+        "owner_id": owner, "identifier": identifier, "blob_id": blob_id, "filename": "f.txt",
+        "content_type": "text/plain", "size": 3, "sha256": "0" * 64, "created_at": NOW,
+        "updated_at": NOW, "metadata": {"k": "v"},
+    }
+    values.update(kw)
+    return ObjectRecord(**values)  # type: ignore[arg-type]
+
+
+def test_users_unique_case_insensitively(meta: MetadataStore) -> None:
+    """A name that differs only in case is taken; lookups ignore case."""
+    alice = meta.create_user("Alice", "hash", NOW)
+    with pytest.raises(UsernameTaken):
+        meta.create_user("aLICE", "hash2", NOW)
+    found = meta.get_user_by_name("ALICE")
+    assert found == alice
+    assert meta.get_user(alice.id) == alice
+    assert meta.get_user("nope") is None
+    assert meta.get_user_by_name("bob") is None
+
+
+def test_insert_get_and_duplicate(meta: MetadataStore, o: dict[str, str]) -> None:
+    """(owner, identifier) is unique per owner, not globally."""
+    rec = record(o["u1"], "photos/a.jpg")
+    meta.insert_object(rec)
+    assert meta.get_object(o["u1"], "photos/a.jpg") == rec
+    with pytest.raises(ObjectExists):
+        meta.insert_object(record(o["u1"], "photos/a.jpg", "b" * 32))
+    meta.insert_object(record(o["u2"], "photos/a.jpg", "c" * 32))
+    assert meta.get_object(o["u2"], "photos/a.jpg").blob_id == "c" * 32  # type: ignore[union-attr]
+    assert meta.get_object(o["u1"], "missing") is None
+
+
+def test_swap_is_compare_and_set(meta: MetadataStore, o: dict[str, str]) -> None:
+    """A swap succeeds only against the revision it read."""
+    meta.insert_object(record(o["u"], "x"))
+    new = replace(record(o["u"], "x", "b" * 32, size=9), revision=2)
+    assert meta.swap_object(new, expected_revision=1)
+    assert meta.get_object(o["u"], "x") == new
+    assert not meta.swap_object(replace(new, revision=3), expected_revision=1)
+    assert not meta.swap_object(replace(record(o["u"], "gone"), revision=2), expected_revision=1)
+
+
+def test_set_metadata_bumps_revision(meta: MetadataStore, o: dict[str, str]) -> None:
+    """Metadata changes are compare-and-set too."""
+    meta.insert_object(record(o["u"], "x"))
+    later = datetime(2026, 11, 25, tzinfo=UTC)
+    assert meta.set_metadata(o["u"], "x", {"a": "b"}, later, expected_revision=1)
+    got = meta.get_object(o["u"], "x")
+    assert got is not None
+    assert got.metadata == {"a": "b"} and got.revision == 2 and got.updated_at == later
+    assert not meta.set_metadata(o["u"], "x", {"c": "d"}, later, expected_revision=1)
+
+
+def test_delete_returns_row_once(meta: MetadataStore, o: dict[str, str]) -> None:
+    """Of concurrent deleters exactly one gets the row."""
+    meta.insert_object(record(o["u"], "x"))
+    results: list[ObjectRecord | None] = []
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(meta.delete_object(o["u"], "x"))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r is not None for r in results) == 1
+    assert meta.get_object(o["u"], "x") is None
+
+
+def test_concurrent_inserts_one_wins(meta: MetadataStore, o: dict[str, str]) -> None:
+    """The unique key makes exactly one of many creators win."""
+    outcomes: list[bool] = []
+    barrier = threading.Barrier(10)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            meta.insert_object(record(o["u"], "same", f"{i:032x}"))
+            outcomes.append(True)
+        except ObjectExists:
+            outcomes.append(False)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(True) == 1
+
+
+def test_list_byte_order_prefix_after_limit(meta: MetadataStore, o: dict[str, str]) -> None:
+    """Listing is in UTF-8 byte order, bounded by prefix, after and limit."""
+    names = ["b", "a", "A", "a/b", "a/c", "ab", "é", "z", "\uffff", "a\U0010ffff"]
+    for i, n in enumerate(names):
+        meta.insert_object(record(o["u"], n, f"{i:032x}"))
+    meta.insert_object(record(o["other"], "a0", "f" * 32))
+    everything = meta.list_identifiers(o["u"], "", None, 100)
+    assert everything == sorted(names, key=lambda s: s.encode())
+    assert meta.list_identifiers(o["u"], "a", None, 100) == ["a", "a/b", "a/c", "ab", "a\U0010ffff"]
+    assert meta.list_identifiers(o["u"], "a/", None, 100) == ["a/b", "a/c"]
+    assert meta.list_identifiers(o["u"], "", "a/b", 2) == ["a/c", "ab"]
+    assert meta.list_identifiers(o["u"], "", "aa", 1) == ["ab"]  # after need not exist
+    assert meta.list_identifiers(o["u"], "a", "0", 2) == ["a", "a/b"]  # after before prefix
+    assert meta.list_identifiers(o["u"], "zz", None, 10) == []
+
+
+def test_usage_and_blob_refs(meta: MetadataStore, o: dict[str, str]) -> None:
+    """Usage sums one owner; refs list every row's blob."""
+    meta.insert_object(record(o["u"], "x", "1" * 32, size=10))
+    meta.insert_object(record(o["u"], "y", "2" * 32, size=5))
+    meta.insert_object(record(o["v"], "x", "3" * 32, size=7))
+    assert meta.usage(o["u"]) == (2, 15)
+    assert meta.usage("nobody") == (0, 0)
+    assert sorted(r[0] for r in meta.iter_blob_refs()) == ["1" * 32, "2" * 32, "3" * 32]
+
+
+def test_ping(meta: MetadataStore) -> None:
+    """A healthy store answers ping."""
+    meta.ping()

@@ -1,0 +1,32 @@
+"""Service fixtures on real temp stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mos.services.objects import ObjectService
+from mos.stores.filesystem import FileSystemBlobStore
+from mos.stores.sqlite import SQLiteMetadataStore
+
+
+@pytest.fixture
+def meta(tmp_path: Path) -> Iterator[SQLiteMetadataStore]:
+    """A SQLite metadata store in a temp dir."""
+    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> FileSystemBlobStore:
+    """A file-system blob store in a temp dir."""
+    return FileSystemBlobStore(tmp_path / "data")
+
+
+@pytest.fixture
+def objects(meta: SQLiteMetadataStore, blobs: FileSystemBlobStore) -> ObjectService:
+    """The object service with a 1 MiB limit."""
+    return ObjectService(meta, blobs, max_object_size=1024 * 1024)
