@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from apiflask import APIBlueprint
 from flask import Response, g, request
 from werkzeug.datastructures import ETags
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
-from werkzeug.http import dump_options_header
 from werkzeug.routing import PathConverter
-from werkzeug.wsgi import wrap_file
 
-from mos.api.bodies import CHUNK, MultipartUpload, raw_chunks
+from mos.api.bodies import MultipartUpload, raw_chunks
+from mos.api.downloads import object_response
 from mos.api.requests import current_user, json_body, login_required, services
 from mos.errors import (
     BadRequest,
     InvalidIdentifier,
     InvalidMetadata,
-    PreconditionFailed,
-    RangeNotSatisfiable,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -188,46 +183,7 @@ def download(identifier: str) -> Response:
     """Stream the bytes through wsgi.file_wrapper, so Gunicorn can use sendfile."""
     objects = services().objects
     record = objects.get(current_user().id, raw_identifier(FILE_PREFIX))
-    check_preconditions(record)
-    f = objects.open(record)
-    resp = Response(wrap_file(request.environ, f, CHUNK), direct_passthrough=True)
-    resp.headers["Content-Type"] = record.content_type
-    resp.content_length = record.size
-    resp.set_etag(record.sha256)
-    resp.last_modified = record.updated_at
-    resp.headers["Content-Disposition"] = attachment(record.filename)
-    try:
-        # Werkzeug answers If-None-Match, If-Modified-Since, Range and If-Range.
-        resp.make_conditional(request, accept_ranges=True, complete_length=record.size)
-        return resp
-    except RequestedRangeNotSatisfiable:
-        resp.close()
-        raise RangeNotSatisfiable(record.size) from None
-
-
-def check_preconditions(record: ObjectRecord) -> None:
-    """If-Match and If-Unmodified-Since, which Werkzeug's make_conditional leaves out."""
-    if "If-Match" in request.headers:
-        if not (request.if_match.star_tag or request.if_match.contains(record.sha256)):
-            raise PreconditionFailed()
-    elif (
-        request.if_unmodified_since is not None
-        and record.updated_at.replace(microsecond=0) > request.if_unmodified_since
-    ):
-        raise PreconditionFailed()
-
-
-def attachment(filename: str) -> str:
-    """Content-Disposition: attachment, with filename*= (RFC 6266) for non-ASCII names."""
-    try:
-        filename.encode("ascii")
-    except UnicodeEncodeError:
-        simple = filename.encode("ascii", "replace").decode("ascii").replace("?", "_")
-        quoted = quote(filename, safe="!#$&+-.^_`|~")
-        return dump_options_header(
-            "attachment", {"filename": simple, "filename*": f"UTF-8''{quoted}"}
-        )
-    return dump_options_header("attachment", {"filename": filename})
+    return object_response(request, record, lambda: objects.open(record))
 
 
 @bp.get("/user_file")
