@@ -41,8 +41,9 @@ def test_create_then_conflict_keeps_original(
         objects.create(owner, upload(), objects.write_blob([b"two"]))
     assert err.value.code == "identifier_exists"
     assert blob_names(blobs) == {first.blob_id}
-    with objects.open(objects.get(owner, "a/b.txt")) as f:
-        assert f.read() == b"one"
+    record, f = objects.open(owner, "a/b.txt")
+    with f:
+        assert record.blob_id == first.blob_id and f.read() == b"one"
 
 
 def test_invalid_upload_discards_blob(
@@ -147,3 +148,15 @@ def test_merge_patch(objects: ObjectService, owner: str) -> None:
         objects.patch_metadata(owner, "a/b.txt", {f"f{i}": "v" for i in range(99)})
     with pytest.raises(NotFound):
         objects.patch_metadata(owner, "missing", {"a": "b"})
+
+
+def test_open_follows_a_replace(
+    objects: ObjectService, blobs: FileSystemBlobStore, owner: str
+) -> None:
+    """Opening after the row moved on finds the new version, never a missing blob."""
+    old, _ = objects.put(owner, upload(), objects.write_blob([b"old"]))
+    new, _ = objects.put(owner, upload(), objects.write_blob([b"new"]))
+    assert not blobs.exists(old.blob_id)
+    record, f = objects.open(owner, "a/b.txt")
+    with f:
+        assert record.blob_id == new.blob_id and f.read() == b"new"

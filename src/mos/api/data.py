@@ -181,9 +181,8 @@ def etag_list(etags: ETags, header: str) -> list[str] | None:
         responses=[200, 206, 304, 401, 404, 412, 416])
 def download(identifier: str) -> Response:
     """Stream the bytes through wsgi.file_wrapper, so Gunicorn can use sendfile."""
-    objects = services().objects
-    record = objects.get(current_user().id, raw_identifier(FILE_PREFIX))
-    return object_response(request, record, lambda: objects.open(record))
+    record, f = services().objects.open(current_user().id, raw_identifier(FILE_PREFIX))
+    return object_response(request, record, f)
 
 
 @bp.get("/user_file")

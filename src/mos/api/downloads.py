@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import IO, BinaryIO, cast
 from urllib.parse import quote
 
@@ -50,10 +49,22 @@ class BoundedReader:
         self._f.close()
 
 
-def object_response(
-    request: Request, record: ObjectRecord, open_blob: Callable[[], BinaryIO]
-) -> Response:
-    """The GET/HEAD answer for an object, after every precondition of RFC 9110 section 13."""
+def object_response(request: Request, record: ObjectRecord, f: BinaryIO) -> Response:
+    """The GET/HEAD answer for an open object, after the preconditions of RFC 9110 section 13.
+
+    The response owns f: it is closed here unless the body streams it.
+    """
+    try:
+        resp = _response(request, record, f)
+    except BaseException:
+        f.close()
+        raise
+    if not resp.direct_passthrough:
+        f.close()
+    return resp
+
+
+def _response(request: Request, record: ObjectRecord, f: BinaryIO) -> Response:
     check_preconditions(request, record)
     last_modified = record.updated_at.replace(microsecond=0)
     resp = Response(status=200)
@@ -75,7 +86,6 @@ def object_response(
     resp.headers["Content-Type"] = record.content_type
     resp.headers["Content-Disposition"] = attachment(record.filename)
     if request.method != "HEAD":
-        f = open_blob()
         if start:
             f.seek(start)
         # wrap_file only needs read/close (and fileno for sendfile), which BoundedReader has.

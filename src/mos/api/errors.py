@@ -7,7 +7,7 @@ from typing import Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError, _ValidationError
-from flask import Response, jsonify
+from flask import Response, g, jsonify
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
@@ -68,7 +68,7 @@ def _from_apiflask(exc: HTTPError) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    log.exception("unexpected failure")
+    log.exception("unexpected failure rid=%s", g.get("request_id"))
     return error_response(500, "The server failed to handle this request.", "internal_error")
 
 

@@ -12,7 +12,14 @@ from typing import BinaryIO
 
 from mos.errors import BadRequest, Conflict, InvalidMetadata, NotFound, PreconditionFailed
 from mos.services.names import check_identifier, check_metadata
-from mos.stores.base import BlobInfo, BlobStore, MetadataStore, ObjectExists, ObjectRecord
+from mos.stores.base import (
+    BlobInfo,
+    BlobMissing,
+    BlobStore,
+    MetadataStore,
+    ObjectExists,
+    ObjectRecord,
+)
 
 MAX_LIST_LIMIT = 1000
 _SWAP_ATTEMPTS = 20
@@ -161,9 +168,16 @@ class ObjectService:
             raise NotFound()
         return record
 
-    def open(self, record: ObjectRecord) -> BinaryIO:
-        """Open the bytes of a version for streaming."""
-        return self.blobs.open(record.blob_id)
+    def open(self, owner_id: str, identifier: str) -> tuple[ObjectRecord, BinaryIO]:
+        """The current version and its bytes, opened; an open reader survives a replace."""
+        for _ in range(_SWAP_ATTEMPTS):
+            record = self.get(owner_id, identifier)
+            try:
+                return record, self.blobs.open(record.blob_id)
+            except BlobMissing:
+                # Replaced or deleted between the read of the row and the open: look again.
+                continue
+        raise BlobMissing(f"{identifier!r} keeps pointing at a missing blob")
 
     def delete(self, owner_id: str, identifier: str) -> ObjectRecord:
         """Remove the row first, then the bytes (DESIGN.md's delete order)."""

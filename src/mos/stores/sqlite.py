@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from mos.errors import Unavailable
+from mos.errors import InsufficientStorage, Unavailable
 from mos.stores.base import ObjectExists, ObjectRecord, UsernameTaken, UserRecord
 
 P = ParamSpec("P")
@@ -55,6 +55,8 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
+            if "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
+                raise InsufficientStorage() from exc
             raise Unavailable("the metadata store is busy or unreachable") from exc
 
     return wrapper
