@@ -142,6 +142,8 @@ class MultipartUpload:
         try:
             value = raw.decode("utf-8")
         except UnicodeDecodeError:
+            if name == IDENTIFIER_FIELD:
+                raise InvalidIdentifier("A file identifier must be valid UTF-8.") from None
             raise InvalidMetadata(f"Form field {name!r} is not valid UTF-8.") from None
         if name == IDENTIFIER_FIELD:
             if self.identifier is not None:

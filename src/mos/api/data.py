@@ -35,7 +35,7 @@ MULTIPART_OVERHEAD = 1024 * 1024
 class IdentifierConverter(PathConverter):
     """Match anything, empty and leading '/' included, so the view can judge it."""
 
-    regex = ".*"
+    regex = r"[\s\S]*"  # unlike ".*", also newlines: the view answers 400 for them
     part_isolating = False
 
 
@@ -48,6 +48,12 @@ def raw_identifier(prefix: bytes) -> str:
         return check_identifier(path[len(prefix):].decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidIdentifier("A file identifier must be valid UTF-8.") from None
+
+
+def default_filename(identifier: str) -> str:
+    """The identifier's last non-empty segment, for objects uploaded without a filename."""
+    segments = [s for s in identifier.split("/") if s]
+    return segments[-1] if segments else "file"
 
 
 def rfc3339(t: datetime) -> str:
@@ -109,7 +115,7 @@ def upload_multipart() -> tuple[dict[str, Any], int]:
         current_user().id,
         Upload(
             identifier=identifier,
-            filename=upload.filename or identifier.rsplit("/", 1)[-1],
+            filename=upload.filename or default_filename(identifier),
             content_type=upload.content_type or "application/octet-stream",
             metadata=upload.fields,
         ),
@@ -139,7 +145,7 @@ def upload_raw(identifier: str) -> tuple[dict[str, Any], int]:
         current_user().id,
         Upload(
             identifier=ident,
-            filename=ident.rsplit("/", 1)[-1],
+            filename=default_filename(ident),
             content_type=request.headers.get("Content-Type") or "application/octet-stream",
             metadata=metadata,
         ),

@@ -127,10 +127,13 @@ def requested_range(request: Request, record: ObjectRecord) -> tuple[int, int] |
     rng = parse_range_header(header)
     if rng is None or rng.units != "bytes" or len(rng.ranges) != 1:
         return None
-    window = rng.range_for_length(record.size)
-    if window is None:
+    start, end = rng.ranges[0]
+    if start < 0:
+        # A suffix longer than the object means all of it (RFC 9110 section 14.1.2).
+        return max(0, record.size + start), record.size
+    if start >= record.size:
         raise RangeNotSatisfiable(record.size)
-    return window
+    return start, record.size if end is None else min(end, record.size)
 
 
 def attachment(filename: str) -> str:
