@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -148,16 +149,12 @@ def test_unexpected_failure_is_500_json_without_trace(
     assert resp.headers.get("X-Request-ID")
 
 
-def test_readyz_is_503_when_a_store_does_not_answer(
-    app: Any, client: FlaskClient, expect_error: ErrorCheck, monkeypatch: pytest.MonkeyPatch
+def test_readyz_is_503_when_the_stores_are_gone(
+    app: Any, client: FlaskClient, expect_error: ErrorCheck
 ) -> None:
-    """/readyz answers 503 not_ready with Retry-After when the metadata store is down."""
-    from mos.errors import Unavailable
-
-    def down() -> None:
-        raise Unavailable("the metadata store does not answer")
-
-    monkeypatch.setattr(app.extensions["mos"].meta, "ping", down)
+    """/readyz answers 503 not_ready with Retry-After once the data dir has been removed."""
+    assert client.get("/readyz").status_code == 200
+    shutil.rmtree(app.extensions["mos"].settings.data_dir)
     resp = client.get("/readyz")
     expect_error(resp, 503, "not_ready")
     assert resp.headers.get("Retry-After")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from mos.errors import TooLarge
+from mos.errors import TooLarge, Unavailable
 from mos.stores.base import BlobMissing, BlobStore
+from mos.stores.filesystem import FileSystemBlobStore
 
 
 def test_put_open_delete(blobs: BlobStore) -> None:
@@ -84,3 +86,11 @@ def test_open_reader_survives_delete(blobs: BlobStore) -> None:
 def test_ping(blobs: BlobStore) -> None:
     """A writable store answers ping."""
     blobs.ping()
+
+
+def test_ping_fails_when_the_store_is_gone(blobs: BlobStore) -> None:
+    """A store whose folders were removed is not ready."""
+    assert isinstance(blobs, FileSystemBlobStore)
+    shutil.rmtree(blobs.root)
+    with pytest.raises(Unavailable):
+        blobs.ping()

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mos.errors import Unavailable
 from mos.stores.base import MetadataStore, ObjectExists, ObjectRecord, UsernameTaken
+from mos.stores.sqlite import SQLiteMetadataStore
 
 NOW = datetime(2026, 11, 24, 13, 56, 17, tzinfo=UTC)
 
@@ -144,3 +146,12 @@ def test_usage_and_blob_refs(meta: MetadataStore, o: dict[str, str]) -> None:
 def test_ping(meta: MetadataStore) -> None:
     """A healthy store answers ping."""
     meta.ping()
+
+
+def test_ping_fails_when_the_file_is_gone(meta: MetadataStore) -> None:
+    """A SQLite store whose file was removed is not ready, though its connection still reads."""
+    assert isinstance(meta, SQLiteMetadataStore)
+    meta.ping()
+    meta.path.unlink()
+    with pytest.raises(Unavailable):
+        meta.ping()

@@ -36,9 +36,13 @@ class FileSystemBlobStore:
         return self.blob_dir / blob_id[:2] / blob_id[2:4] / blob_id
 
     def ping(self) -> None:
-        """Check that the temp area can be written."""
-        if not os.access(self.temp_dir, os.W_OK | os.X_OK):
-            raise Unavailable("the blob store is not writable")
+        """Create and remove a file in the temp area: the real test of writability."""
+        probe = self.temp_dir / f".ping-{uuid.uuid4().hex}"
+        try:
+            probe.touch(exist_ok=False)
+            probe.unlink()
+        except OSError as exc:
+            raise Unavailable(f"the blob store cannot be written: {exc.strerror}") from exc
 
     def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
         """Write chunks to a temp file while hashing, then make it durable under a new id."""

@@ -142,7 +142,10 @@ class SQLiteMetadataStore:
 
     @_translated
     def ping(self) -> None:
-        """A trivial read proves the file is there and not locked for long."""
+        """The file is still where it was, and a read is not locked out for long."""
+        # An open connection keeps reading a deleted file; a node whose file is gone is not ready.
+        if not self.path.is_file():
+            raise Unavailable(f"the metadata file {self.path} is gone")
         self._conn().execute("SELECT 1 FROM users LIMIT 1").fetchall()
 
     @_translated
