@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pymongo
 import pytest
 from flask.testing import FlaskClient
 
+from mongo_server import REAL_MONGODB_VARIABLE, SecantusServer, with_database
 from mos.app import create_app
 from mos.config import Settings, load_settings
 
@@ -17,10 +21,64 @@ FAST_HASH = {"MOS_ARGON2_TIME_COST": "1", "MOS_ARGON2_MEMORY_KIB": "256",
              "MOS_ARGON2_PARALLELISM": "1"}
 
 
+BACKENDS = ["sqlite", "mongo"]
+
+
+@pytest.fixture(scope="session")
+def mongo_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB for the whole run: MOS_TEST_MONGODB_URI, else SecantusDB on a free port.
+
+    Nothing falls back to SQLite or a mock: if no server can run, the tests that need one fail
+    and say why.
+    """
+    real = os.environ.get(REAL_MONGODB_VARIABLE)
+    if real:
+        yield real
+        return
+    server = SecantusServer(tmp_path_factory.mktemp("secantus") / "db")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the MongoDB stand-in: {exc}", pytrace=False)
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh data dir."""
-    return load_settings({**FAST_HASH, "MOS_DATA_DIR": str(tmp_path / "data")})
+def mongo_url(mongo_server_uri: str) -> Iterator[str]:
+    """A URL of a fresh database, dropped after the test."""
+    name = f"mos_test_{uuid.uuid4().hex[:12]}"
+    yield with_database(mongo_server_uri, name)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        mongo_server_uri, serverSelectionTimeoutMS=5000
+    )
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()
+
+
+def backend_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """The MOS_* variables that select a backend: SQLite + disk, or MongoDB + GridFS."""
+    if backend == "sqlite":
+        return {}
+    url = request.getfixturevalue("mongo_url")
+    return {"MOS_METADATA_URL": url, "MOS_BLOB_STORE": "gridfs"}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> Settings:
+    """Settings on a fresh data dir, on each backend."""
+    env = {**FAST_HASH, "MOS_DATA_DIR": str(tmp_path / "data"), **backend_env(request, backend)}
+    return load_settings(env)
 
 
 @pytest.fixture
@@ -28,7 +86,7 @@ def app(settings: Settings) -> Iterator[Any]:
     """The Flask app on the embedded default."""
     application = create_app(settings)
     yield application
-    application.extensions["mos"].meta.close()
+    application.extensions["mos"].close()
 
 
 @pytest.fixture

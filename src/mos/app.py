@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from apiflask import APIFlask
 from argon2 import PasswordHasher, Type
+from pymongo.errors import ConfigurationError, InvalidURI
 
 from mos import __version__
 from mos.config import ConfigError, Settings
+from mos.errors import Unavailable
 from mos.services.accounts import AccountService
 from mos.services.objects import ObjectService
 from mos.services.tokens import TokenService, load_or_create_secret
 from mos.stores.base import BlobStore, MetadataStore
 from mos.stores.filesystem import FileSystemBlobStore
+from mos.stores.gridfs import GridFSBlobStore
+from mos.stores.mongo import MongoMetadataStore
 from mos.stores.sqlite import SQLiteMetadataStore
 
 
@@ -28,28 +33,54 @@ class Services:
     tokens: TokenService
     objects: ObjectService
 
+    def close(self) -> None:
+        """Release the stores' connections."""
+        self.blobs.close()
+        self.meta.close()
 
-def open_stores(settings: Settings) -> tuple[MetadataStore, BlobStore]:
-    """The stores the settings select; ConfigError for a choice that cannot work."""
+
+def open_stores(settings: Settings, prepare: bool = True) -> tuple[MetadataStore, BlobStore]:
+    """The stores the settings select; ConfigError for a choice that cannot work.
+
+    prepare creates indexes and checks that the stores answer. `mos serve` does it once in
+    the master, so that a bad setting stops it at once; workers skip it, so that a worker
+    started while MongoDB is briefly away still boots and recovers when it is back.
+    """
+    url = settings.resolved_metadata_url
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        url = settings.resolved_metadata_url
         if url.startswith("sqlite:"):
+            if settings.blob_store == "gridfs":
+                raise ConfigError("MOS_BLOB_STORE=gridfs needs MOS_METADATA_URL=mongodb://…")
             meta: MetadataStore = SQLiteMetadataStore.from_url(url)
+            blobs: BlobStore = FileSystemBlobStore(settings.data_dir)
         else:
-            raise ConfigError("MongoDB metadata is not available in this version of mos yet")
-        if settings.blob_store != "filesystem":
-            raise ConfigError("GridFS blobs are not available in this version of mos yet")
-        blobs: BlobStore = FileSystemBlobStore(settings.data_dir)
-        blobs.ping()
+            mongo = MongoMetadataStore.from_url(url)
+            meta = mongo
+            if settings.blob_store == "gridfs":
+                blobs = GridFSBlobStore(mongo.database, settings.gridfs_delete_grace)
+            else:
+                blobs = FileSystemBlobStore(settings.data_dir)
+        if prepare:
+            meta.prepare()
+            blobs.prepare()
     except OSError as exc:
         raise ConfigError(f"data dir {settings.data_dir} is not usable: {exc.strerror}") from exc
+    except (ValueError, InvalidURI, ConfigurationError) as exc:
+        raise ConfigError(f"MOS_METADATA_URL is not valid: {exc}") from exc
+    except Unavailable as exc:
+        raise ConfigError(f"{exc.message}: {_location(url)}") from exc
     return meta, blobs
 
 
-def build_services(settings: Settings) -> Services:
+def _location(url: str) -> str:
+    """The URL without credentials, for messages."""
+    return re.sub(r"//[^@/]*@", "//", url)
+
+
+def build_services(settings: Settings, prepare: bool = True) -> Services:
     """Wire stores into services."""
-    meta, blobs = open_stores(settings)
+    meta, blobs = open_stores(settings, prepare)
     if settings.jwt_secret:
         secret = settings.jwt_secret.encode()
     else:
@@ -73,7 +104,7 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings) -> APIFlask:
+def create_app(settings: Settings, prepare: bool = True) -> APIFlask:
     """The Flask application for these settings."""
     from mos.api import register_api
 
@@ -84,6 +115,6 @@ def create_app(settings: Settings) -> APIFlask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["VALIDATION_ERROR_STATUS_CODE"] = 400
     app.config["MAX_CONTENT_LENGTH"] = None
-    app.extensions["mos"] = build_services(settings)
+    app.extensions["mos"] = build_services(settings, prepare)
     register_api(app)
     return app

@@ -52,7 +52,7 @@ def serve_forever(settings: Settings) -> int:
     from mos.serving import MosApplication
 
     # Fail fast, in the master, with one line: stores, data dir and secret must all work.
-    build_services(settings).meta.close()
+    build_services(settings).close()
     MosApplication(settings).run()
     return 0
 
@@ -66,6 +66,7 @@ def run_fsck(settings: Settings, *, repair: bool, verify: bool, min_age: float) 
     try:
         report = fsck(meta, blobs, repair=repair, verify=verify, min_age=min_age)
     finally:
+        blobs.close()
         meta.close()
     for blob in report.orphan_blobs:
         print(f"orphan blob {blob.name} ({blob.size} bytes)")

@@ -69,4 +69,4 @@ class MosApplication(BaseApplication):  # type: ignore[misc]
         """Each worker builds its own app, so no connection crosses a fork."""
         from mos.app import create_app
 
-        return create_app(self.settings)
+        return create_app(self.settings, prepare=False)

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from mos.app import create_app
-from mos.config import Settings, load_settings
+from mos.config import Settings
 
 # Same cheap argon2id parameters as tests/conftest.py (not importable: both are "conftest").
 FAST_HASH = {"MOS_ARGON2_TIME_COST": "1", "MOS_ARGON2_MEMORY_KIB": "256",
@@ -163,8 +163,9 @@ class Api:
         return list(resp.get_json()["file_identifiers"])
 
     def stored(self) -> tuple[int, int]:
-        """(blob files, temp files) on disk."""
-        return count_files(self.data_dir / "blobs"), count_files(self.data_dir / "tmp")
+        """(blobs, temp files of unfinished writes) in the app's blob store, whatever it is."""
+        blobs = self.client.application.extensions["mos"].blobs
+        return len(list(blobs.iter_blobs())), len(list(blobs.iter_temp()))
 
 
 @pytest.fixture
@@ -198,11 +199,10 @@ def make_api(client: FlaskClient, data_dir: Path) -> Callable[[str], Api]:
 
 
 @pytest.fixture
-def small_api(tmp_path: Path) -> Iterator[Api]:
-    """alice on an app whose MOS_MAX_OBJECT_SIZE is SMALL_LIMIT bytes."""
-    small = load_settings({**FAST_HASH, "MOS_DATA_DIR": str(tmp_path / "small"),
-                           "MOS_MAX_OBJECT_SIZE": str(SMALL_LIMIT)})
+def small_api(settings: Settings) -> Iterator[Api]:
+    """alice on an app whose MOS_MAX_OBJECT_SIZE is SMALL_LIMIT bytes, on each backend."""
+    small = settings.with_overrides(max_object_size=SMALL_LIMIT)
     application = create_app(small)
     client = application.test_client()
     yield Api(client, log_in(client, "alice"), small.data_dir)
-    application.extensions["mos"].meta.close()
+    application.extensions["mos"].close()

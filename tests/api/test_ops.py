@@ -149,6 +149,7 @@ def test_unexpected_failure_is_500_json_without_trace(
     assert resp.headers.get("X-Request-ID")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_readyz_is_503_when_the_stores_are_gone(
     app: Any, client: FlaskClient, expect_error: ErrorCheck
 ) -> None:

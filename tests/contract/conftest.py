@@ -9,18 +9,30 @@ import pytest
 
 from mos.stores.base import BlobStore, MetadataStore
 from mos.stores.filesystem import FileSystemBlobStore
+from mos.stores.gridfs import GridFSBlobStore
+from mos.stores.mongo import MongoMetadataStore
 from mos.stores.sqlite import SQLiteMetadataStore
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "mongo"])
 def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    """A fresh metadata store of each kind."""
-    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    """A fresh metadata store of each kind, prepared as `mos serve` prepares it."""
+    store: MetadataStore
+    if request.param == "sqlite":
+        store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    else:
+        store = MongoMetadataStore.from_url(request.getfixturevalue("mongo_url"))
+    store.prepare()
     yield store
     store.close()
 
 
-@pytest.fixture(params=["filesystem"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+@pytest.fixture(params=["filesystem", "gridfs"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     """A fresh blob store of each kind."""
-    return FileSystemBlobStore(tmp_path / "blobs-root")
+    if request.param == "filesystem":
+        yield FileSystemBlobStore(tmp_path / "blobs-root")
+        return
+    mongo = MongoMetadataStore.from_url(request.getfixturevalue("mongo_url"))
+    yield GridFSBlobStore(mongo.database)
+    mongo.close()

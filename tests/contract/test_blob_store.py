@@ -88,6 +88,7 @@ def test_ping(blobs: BlobStore) -> None:
     blobs.ping()
 
 
+@pytest.mark.parametrize("blobs", ["filesystem"], indirect=True)
 def test_ping_fails_when_the_store_is_gone(blobs: BlobStore) -> None:
     """A store whose folders were removed is not ready."""
     assert isinstance(blobs, FileSystemBlobStore)

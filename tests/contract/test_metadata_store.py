@@ -148,6 +148,7 @@ def test_ping(meta: MetadataStore) -> None:
     meta.ping()
 
 
+@pytest.mark.parametrize("meta", ["sqlite"], indirect=True)
 def test_ping_fails_when_the_file_is_gone(meta: MetadataStore) -> None:
     """A SQLite store whose file was removed is not ready, though its connection still reads."""
     assert isinstance(meta, SQLiteMetadataStore)

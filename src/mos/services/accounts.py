@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mos.errors import Conflict, InvalidCredentials
+from mos.services.clock import utcnow
 from mos.services.names import check_password, check_username
 from mos.stores.base import MetadataStore, UsernameTaken, UserRecord
 
@@ -20,7 +21,7 @@ class AccountService:
         self,
         meta: MetadataStore,
         hasher: PasswordHasher,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.meta = meta
         self.hasher = hasher

@@ -7,10 +7,11 @@ import binascii
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import BinaryIO
 
 from mos.errors import BadRequest, Conflict, InvalidMetadata, NotFound, PreconditionFailed
+from mos.services.clock import utcnow
 from mos.services.names import check_identifier, check_metadata
 from mos.stores.base import (
     BlobInfo,
@@ -64,7 +65,7 @@ class ObjectService:
         meta: MetadataStore,
         blobs: BlobStore,
         max_object_size: int,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.meta = meta
         self.blobs = blobs

@@ -75,6 +75,9 @@ class MetadataStore(Protocol):
     def close(self) -> None:
         """Release connections."""
 
+    def prepare(self) -> None:
+        """Create the schema or indexes; raise Unavailable if the store cannot be reached."""
+
     def create_user(self, username: str, password_hash: str, created_at: datetime) -> UserRecord:
         """Add a user; raise UsernameTaken if the name exists in any case."""
 
@@ -123,6 +126,12 @@ class BlobStore(Protocol):
 
     def ping(self) -> None:
         """Raise Unavailable unless the store can be written."""
+
+    def close(self) -> None:
+        """Release what the store holds open."""
+
+    def prepare(self) -> None:
+        """Create what the store needs (indexes); raise Unavailable if it cannot be reached."""
 
     def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
         """Store a stream durably under a new blob id; TooLarge past max_size."""

@@ -44,6 +44,13 @@ class FileSystemBlobStore:
         except OSError as exc:
             raise Unavailable(f"the blob store cannot be written: {exc.strerror}") from exc
 
+    def close(self) -> None:
+        """Nothing is held open between calls."""
+
+    def prepare(self) -> None:
+        """The folders exist from the start; check that they can be written."""
+        self.ping()
+
     def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
         """Write chunks to a temp file while hashing, then make it durable under a new id."""
         blob_id = uuid.uuid4().hex

@@ -90,6 +90,9 @@ class SQLiteMetadataStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
+    def prepare(self) -> None:
+        """The schema is migrated when the store opens; nothing more to do."""
+
     @classmethod
     def from_url(cls, url: str) -> SQLiteMetadataStore:
         """Open the file named by a sqlite:///path URL."""
