@@ -26,6 +26,10 @@ import psutil
 import pytest
 import requests
 
+from mos.app import open_stores
+from mos.config import Settings, load_settings
+from mos.stores.base import Leftover
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 HOST = "127.0.0.1"
@@ -355,30 +359,41 @@ class MosServer:
 
     @property
     def temp_dir(self) -> Path:
-        """The blob store's temp area."""
+        """The file-system blob store's temp area."""
         return self.data_dir / "tmp"
 
+    def settings(self) -> Settings:
+        """The settings this server runs with, to open its stores from the test."""
+        return load_settings({**FAST_HASH, "MOS_DATA_DIR": str(self.data_dir), **self.extra_env})
+
+    def _leftovers(self, which: str) -> list[Leftover]:
+        """Blobs or temp files as the server's own blob store sees them (disk or GridFS)."""
+        meta, blobs = open_stores(self.settings(), prepare=False)
+        try:
+            found = blobs.iter_blobs() if which == "blobs" else blobs.iter_temp()
+            return sorted(found, key=lambda leftover: leftover.name)
+        finally:
+            blobs.close()
+            meta.close()
+
     def temp_bytes(self) -> int:
-        """Bytes held by the files in <data_dir>/tmp (files vanishing meanwhile count 0)."""
-        total = 0
-        for path in self.temp_files():
-            with contextlib.suppress(FileNotFoundError):
-                total += path.stat().st_size
-        return total
+        """Bytes held by unfinished writes (temp files, or GridFS chunks without a file)."""
+        return sum(t.size for t in self._leftovers("temp"))
 
-    def temp_files(self) -> list[Path]:
-        """Everything in <data_dir>/tmp."""
-        return sorted(self.temp_dir.iterdir()) if self.temp_dir.is_dir() else []
+    def temp_files(self) -> list[str]:
+        """Names of the unfinished writes in the blob store."""
+        return [t.name for t in self._leftovers("temp")]
 
-    def blob_files(self) -> list[Path]:
-        """Every regular file under <data_dir>/blobs, recursively."""
-        return sorted(p for p in (self.data_dir / "blobs").rglob("*") if p.is_file())
+    def blob_files(self) -> list[str]:
+        """Names of every stored blob."""
+        return [b.name for b in self._leftovers("blobs")]
 
     def fsck(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `python -m mos.cli fsck --data-dir <dir> <args>` and capture its output."""
         return subprocess.run(
             [sys.executable, "-m", "mos.cli", "fsck", "--data-dir", str(self.data_dir), *args],
-            env=server_env(), capture_output=True, text=True, timeout=120, check=False,
+            env={**server_env(), **self.extra_env}, capture_output=True, text=True,
+            timeout=120, check=False,
         )
 
     def download(
@@ -498,8 +513,19 @@ def kit() -> Kit:
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start servers on demand; every one of them is stopped (by process id) in teardown."""
+def backend_settings(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """MOS_* variables selecting the backend: SQLite + disk, or MongoDB + GridFS."""
+    if backend == "sqlite":
+        return {}
+    url = request.getfixturevalue("mongo_url")
+    return {"MOS_METADATA_URL": url, "MOS_BLOB_STORE": "gridfs"}
+
+
+@pytest.fixture
+def server_factory(
+    tmp_path: Path, backend_settings: dict[str, str]
+) -> Iterator[ServerFactory]:
+    """Start servers on demand, on the backend under test; each is stopped by pid in teardown."""
     started: list[MosServer] = []
     made_dirs: list[Path] = []
 
@@ -508,7 +534,8 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
             data_dir = tmp_path / f"data{len(started)}"
             made_dirs.append(data_dir)
         srv = MosServer(
-            data_dir=data_dir, log_path=tmp_path / f"server{len(started)}.log", workers=workers
+            data_dir=data_dir, log_path=tmp_path / f"server{len(started)}.log", workers=workers,
+            extra_env=dict(backend_settings),
         )
         started.append(srv)
         return srv.start()

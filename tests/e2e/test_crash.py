@@ -30,9 +30,14 @@ def test_sigkill_mid_upload_leaves_only_a_temp_file_fsck_removes(
     })
     try:
         body = iter(kit.payload(total, seed=7))
-        for _ in range(4):
+        # GridFS (pymongo) buffers up to 32 MiB of chunks before it writes: send until bytes
+        # are in the blob store, at most 64 MiB of the 256.
+        arrived = False
+        for sent in range(1, 65):
             sock.sendall(next(body))
-        arrived = kit.wait_until(lambda: srv.temp_bytes() >= MIB, timeout=15)
+            if sent % 4 == 0 and kit.wait_until(lambda: srv.temp_bytes() >= MIB, timeout=1):
+                arrived = True
+                break
         assert arrived, f"no temp file grew under {srv.temp_dir}: {srv.temp_files()}"
         srv.kill()
     finally:
@@ -40,7 +45,7 @@ def test_sigkill_mid_upload_leaves_only_a_temp_file_fsck_removes(
 
     leftovers = srv.temp_files()
     assert len(leftovers) == 1, leftovers
-    leftover = leftovers[0].name
+    leftover = leftovers[0]
 
     srv.start()  # same data dir, after the crash
     auth = srv.login("carol")

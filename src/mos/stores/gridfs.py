@@ -8,10 +8,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
 from gridfs import GridFSBucket
 from gridfs.errors import NoFile
+from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
@@ -24,6 +26,8 @@ BUCKET = "blobs"
 DELETED = "metadata.mos_deleted_at"
 # Larger than GridFS's 255 KiB default: fewer documents and round trips per object.
 CHUNK_SIZE = 1024 * 1024
+# Chunks sent per insert: enough to keep the connection busy, little enough to hold.
+WRITE_BATCH = 4
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -46,7 +50,13 @@ class GridFSBlobStore:
 
     @translated
     def prepare(self) -> None:
-        """Index the deletion mark, so that purging expired blobs stays cheap."""
+        """The GridFS spec's indexes, and one on the deletion mark for cheap purges."""
+        self._chunks.create_index(
+            [("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1"
+        )
+        self._files.create_index(
+            [("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"
+        )
         self._files.create_index(DELETED, sparse=True, name="mos_deleted_at")
 
     @translated
@@ -59,11 +69,17 @@ class GridFSBlobStore:
 
     @translated
     def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
-        """Stream chunks into a new GridFS file; its files document appears only when complete."""
+        """Stream chunks into GridFS; the files document is written last, once all is there.
+
+        The chunks are written here rather than through pymongo's GridIn, which holds up to
+        32 MiB per upload in memory before it writes; this holds at most a few chunks. The
+        documents follow the GridFS spec, so GridFSBucket and any driver read them.
+        """
         blob_id = uuid.uuid4().hex
         sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-        size = 0
-        stream = self._bucket.open_upload_stream_with_id(blob_id, blob_id)
+        size = n = 0
+        pending = bytearray()
+        batch: list[Document] = []
         try:
             for chunk in chunks:
                 size += len(chunk)
@@ -71,13 +87,27 @@ class GridFSBlobStore:
                     raise TooLarge(f"The object is larger than the limit of {max_size} bytes.")
                 sha.update(chunk)
                 md5.update(chunk)
-                stream.write(chunk)
-            stream.close()
+                pending += chunk
+                while len(pending) >= CHUNK_SIZE:
+                    batch.append({"files_id": blob_id, "n": n, "data": bytes(pending[:CHUNK_SIZE])})
+                    del pending[:CHUNK_SIZE]
+                    n += 1
+                    if len(batch) == WRITE_BATCH:
+                        self._chunks.insert_many(batch, ordered=True)
+                        batch = []
+            if pending:
+                batch.append({"files_id": blob_id, "n": n, "data": bytes(pending)})
+            if batch:
+                self._chunks.insert_many(batch, ordered=True)
+            self._files.insert_one({
+                "_id": blob_id, "length": size, "chunkSize": CHUNK_SIZE,
+                "uploadDate": datetime.now(UTC), "filename": blob_id, "metadata": {},
+            })
         except BaseException:
-            # abort() removes the chunks written so far; if MongoDB is gone it cannot, and
-            # the chunks stay as a leftover that fsck reports and removes.
+            # If MongoDB is gone the chunks cannot be removed now: they stay as a leftover
+            # that fsck reports and removes.
             with contextlib.suppress(Exception):
-                stream.abort()
+                self._chunks.delete_many({"files_id": blob_id})
             raise
         return BlobInfo(blob_id=blob_id, size=size, sha256=sha.hexdigest(), md5=md5.hexdigest())
 
