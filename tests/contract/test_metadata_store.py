@@ -57,24 +57,40 @@ def test_insert_get_and_duplicate(meta: MetadataStore, o: dict[str, str]) -> Non
 
 
 def test_swap_is_compare_and_set(meta: MetadataStore, o: dict[str, str]) -> None:
-    """A swap succeeds only against the revision it read."""
-    meta.insert_object(record(o["u"], "x"))
+    """A swap succeeds only against the version it read."""
+    first = record(o["u"], "x")
+    meta.insert_object(first)
     new = replace(record(o["u"], "x", "b" * 32, size=9), revision=2)
-    assert meta.swap_object(new, expected_revision=1)
+    assert meta.swap_object(new, expected=first)
     assert meta.get_object(o["u"], "x") == new
-    assert not meta.swap_object(replace(new, revision=3), expected_revision=1)
-    assert not meta.swap_object(replace(record(o["u"], "gone"), revision=2), expected_revision=1)
+    assert not meta.swap_object(replace(new, revision=3), expected=first)
+    gone = record(o["u"], "gone")
+    assert not meta.swap_object(replace(gone, revision=2), expected=gone)
+
+
+def test_swap_refuses_a_recreated_row(meta: MetadataStore, o: dict[str, str]) -> None:
+    """Deleted and created again, a row starts at revision 1 anew but is another version."""
+    old = record(o["u"], "x", "1" * 32)
+    meta.insert_object(old)
+    meta.delete_object(o["u"], "x")
+    meta.insert_object(record(o["u"], "x", "2" * 32))
+    assert not meta.swap_object(replace(record(o["u"], "x", "3" * 32), revision=2), expected=old)
+    later = datetime(2026, 11, 25, tzinfo=UTC)
+    assert not meta.set_metadata(o["u"], "x", {"stale": "yes"}, later, expected=old)
+    current = meta.get_object(o["u"], "x")
+    assert current is not None and current.blob_id == "2" * 32 and current.metadata == {"k": "v"}
 
 
 def test_set_metadata_bumps_revision(meta: MetadataStore, o: dict[str, str]) -> None:
     """Metadata changes are compare-and-set too."""
-    meta.insert_object(record(o["u"], "x"))
+    first = record(o["u"], "x")
+    meta.insert_object(first)
     later = datetime(2026, 11, 25, tzinfo=UTC)
-    assert meta.set_metadata(o["u"], "x", {"a": "b"}, later, expected_revision=1)
+    assert meta.set_metadata(o["u"], "x", {"a": "b"}, later, expected=first)
     got = meta.get_object(o["u"], "x")
     assert got is not None
     assert got.metadata == {"a": "b"} and got.revision == 2 and got.updated_at == later
-    assert not meta.set_metadata(o["u"], "x", {"c": "d"}, later, expected_revision=1)
+    assert not meta.set_metadata(o["u"], "x", {"c": "d"}, later, expected=first)
 
 
 def test_delete_returns_row_once(meta: MetadataStore, o: dict[str, str]) -> None:

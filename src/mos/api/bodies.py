@@ -21,6 +21,7 @@ from mos.services.names import (
     MAX_FIELDS,
     MAX_IDENTIFIER_BYTES,
     MAX_METADATA_BYTES,
+    check_content_type,
     check_identifier,
 )
 
@@ -111,6 +112,12 @@ class MultipartUpload:
             if isinstance(event, File):
                 self._start_file(event)
                 self._part, self._value = event, bytearray()
+            elif isinstance(event, Field) and event.name == FILE_PART:
+                # `curl -F 'file=<x'` sends no filename=, so Werkzeug calls it a field;
+                # the bytes are still the object's and must stream, not pile up in memory.
+                as_file = File(name=event.name, filename="", headers=event.headers)
+                self._start_file(as_file)
+                self._part, self._value = as_file, bytearray()
             elif isinstance(event, Field):
                 self._part, self._value = event, bytearray()
             elif isinstance(event, Data):
@@ -136,7 +143,8 @@ class MultipartUpload:
             raise BadRequest("Only one 'file' part is allowed.", code="invalid_multipart")
         self.saw_file = True
         self.filename = _clean_filename(event.filename or "")
-        self.content_type = event.headers.get("Content-Type") or None
+        given = event.headers.get("Content-Type")
+        self.content_type = check_content_type(given) if given else None
 
     def _add_field(self, name: str, raw: bytes) -> None:
         try:

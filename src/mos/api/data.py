@@ -20,7 +20,7 @@ from mos.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
-from mos.services.names import check_identifier, check_metadata
+from mos.services.names import check_content_type, check_identifier, check_metadata
 from mos.services.objects import Expected, Upload, etag_of
 from mos.stores.base import ObjectRecord
 
@@ -133,6 +133,9 @@ def upload_raw(identifier: str) -> tuple[dict[str, Any], int]:
     ident = raw_identifier(FILE_PREFIX)
     metadata = header_metadata()
     check_metadata(metadata)
+    content_type = check_content_type(
+        request.headers.get("Content-Type") or "application/octet-stream"
+    )
     expected = Expected.from_headers(
         request.headers.get("Content-MD5"), request.headers.get("X-Checksum-SHA256")
     )
@@ -146,12 +149,13 @@ def upload_raw(identifier: str) -> tuple[dict[str, Any], int]:
         Upload(
             identifier=ident,
             filename=default_filename(ident),
-            content_type=request.headers.get("Content-Type") or "application/octet-stream",
+            content_type=content_type,
             metadata=metadata,
         ),
         blob,
         if_match=etag_list(request.if_match, "If-Match"),
-        if_none_match=etag_list(request.if_none_match, "If-None-Match"),
+        # If-None-Match compares weakly (RFC 9110 section 13.1.2), If-Match strongly.
+        if_none_match=etag_list(request.if_none_match, "If-None-Match", weak=True),
     )
     if created:
         return upload_answer(record, "File uploaded successfully"), 201
@@ -172,13 +176,13 @@ def header_metadata() -> list[tuple[str, str]]:
     return pairs
 
 
-def etag_list(etags: ETags, header: str) -> list[str] | None:
+def etag_list(etags: ETags, header: str, weak: bool = False) -> list[str] | None:
     """The entity tags of a conditional header, '*' for any; None when it is absent."""
     if header not in request.headers:
         return None
     if etags.star_tag:
         return ["*"]
-    return list(etags.as_set(include_weak=False))
+    return list(etags.as_set(include_weak=weak))
 
 
 @bp.route("/file/<ident:identifier>", methods=["GET", "HEAD"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import IO, BinaryIO, cast
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from mos.errors import PreconditionFailed, RangeNotSatisfiable
 from mos.stores.base import ObjectRecord
 
 CHUNK = 1024 * 1024
+_EMPTY_SUFFIX = re.compile(r"\s*bytes\s*=\s*-0+\s*")
 
 
 class BoundedReader:
@@ -124,6 +126,8 @@ def requested_range(request: Request, record: ObjectRecord) -> tuple[int, int] |
                 return None
         elif cond.date is None or cond.date != record.updated_at.replace(microsecond=0):
             return None
+    if _EMPTY_SUFFIX.fullmatch(header):
+        raise RangeNotSatisfiable(record.size)  # bytes=-0 asks for no byte at all
     rng = parse_range_header(header)
     if rng is None or rng.units != "bytes" or len(rng.ranges) != 1:
         return None

@@ -36,7 +36,8 @@ def install_request_hooks(app: APIFlask) -> None:
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         if request.endpoint not in STREAMING_ENDPOINTS:
-            request.max_content_length = services().settings.max_json_body
+            # One byte over the limit, so that read_json_object can tell "over" from "at".
+            request.max_content_length = services().settings.max_json_body + 1
 
     @app.after_request
     def _after(resp: Response) -> Response:
@@ -90,8 +91,12 @@ def read_json_object(accepted: tuple[str, ...]) -> dict[str, Any]:
     """Parse the body as a JSON object; 415 for another media type, 400 if malformed."""
     if request.mimetype not in accepted:
         raise UnsupportedMediaType(f"The body must be declared as {' or '.join(accepted)}.")
+    limit = services().settings.max_json_body
     length = request.content_length
-    if length is not None and length > services().settings.max_json_body:
+    if length is not None and length > limit:
+        raise TooLarge()
+    # A chunked body is cut at max_content_length without an error: measure what came.
+    if len(request.get_data(cache=True)) > limit:
         raise TooLarge()
     data = request.get_json(force=True, silent=True, cache=True)
     if not isinstance(data, dict):

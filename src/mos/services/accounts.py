@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from mos.errors import Conflict, InvalidCredentials
 from mos.services.clock import utcnow
-from mos.services.names import check_password, check_username
+from mos.services.names import USERNAME, check_password, check_username, is_utf8
 from mos.stores.base import MetadataStore, UsernameTaken, UserRecord
 
 
@@ -41,7 +41,10 @@ class AccountService:
 
     def authenticate(self, username: str, password: str) -> UserRecord:
         """Return the user if the password is right; one error for every failure."""
-        user = self.meta.get_user_by_name(username) if len(username) <= 64 else None
+        possible = USERNAME.fullmatch(username) is not None
+        user = self.meta.get_user_by_name(username) if possible else None
+        if not is_utf8(password):
+            password = ""  # still verified (and fails) so that it costs the usual time
         try:
             self.hasher.verify(user.password_hash if user else self._dummy_hash, password)
         except (VerificationError, InvalidHashError):

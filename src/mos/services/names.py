@@ -11,6 +11,10 @@ USERNAME = re.compile(r"[A-Za-z0-9_.\-]{3,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 MAX_IDENTIFIER_BYTES = 1024
+MAX_CONTENT_TYPE_CHARS = 255
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# type/subtype, then parameters of printable ASCII only: it is echoed as a header later.
+_MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t\x21-\x7e]*)*")
 MAX_FIELD_NAME_CHARS = 128
 MAX_FIELD_VALUE_BYTES = 8 * 1024
 MAX_FIELDS = 100
@@ -30,7 +34,29 @@ def check_password(password: str) -> str:
     """Return the password if its length is allowed, else raise invalid_password."""
     if not 8 <= len(password) <= 1024:
         raise BadRequest("A password is 8-1024 characters long.", code="invalid_password")
+    if not is_utf8(password):
+        raise BadRequest("A password must be valid Unicode text.", code="invalid_password")
     return password
+
+
+def is_utf8(text: str) -> bool:
+    """Whether the text can be encoded as UTF-8 (JSON can carry lone surrogates; UTF-8 not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_content_type(value: str) -> str:
+    """Return a media type that is safe to store and send back as a header, else raise."""
+    if len(value) > MAX_CONTENT_TYPE_CHARS or not _MEDIA_TYPE.fullmatch(value):
+        raise BadRequest(
+            "The content type must be a media type such as text/plain, of at most 255"
+            " printable ASCII characters.",
+            code="invalid_content_type",
+        )
+    return value
 
 
 def check_identifier(identifier: str) -> str:

@@ -147,7 +147,7 @@ class ObjectService:
             swapped = replace(
                 record, created_at=current.created_at, revision=current.revision + 1
             )
-            if self.meta.swap_object(swapped, current.revision):
+            if self.meta.swap_object(swapped, current):
                 return swapped, current.blob_id
         raise Conflict("The object changed too often to be replaced; retry.", code="conflict")
 
@@ -222,7 +222,7 @@ class ObjectService:
                     merged[name] = str(value)
             merged = check_metadata(merged.items())
             now = self.clock()
-            if self.meta.set_metadata(owner_id, identifier, merged, now, current.revision):
+            if self.meta.set_metadata(owner_id, identifier, merged, now, current):
                 return replace(
                     current, metadata=merged, updated_at=now, revision=current.revision + 1
                 )

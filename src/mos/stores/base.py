@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol
@@ -90,8 +90,12 @@ class MetadataStore(Protocol):
     def insert_object(self, record: ObjectRecord) -> None:
         """Add an object row; raise ObjectExists if (owner, identifier) is taken."""
 
-    def swap_object(self, record: ObjectRecord, expected_revision: int) -> bool:
-        """Replace the row if it still has expected_revision; False if it changed or went."""
+    def swap_object(self, record: ObjectRecord, expected: ObjectRecord) -> bool:
+        """Replace the row if it is still the version `expected` (same blob and revision).
+
+        Comparing the blob id too means a row deleted and created again (revision 1 anew)
+        never passes for the row that was read before.
+        """
 
     def set_metadata(
         self,
@@ -99,9 +103,9 @@ class MetadataStore(Protocol):
         identifier: str,
         metadata: dict[str, str],
         updated_at: datetime,
-        expected_revision: int,
+        expected: ObjectRecord,
     ) -> bool:
-        """Replace user metadata if the row still has expected_revision."""
+        """Replace user metadata if the row is still the version `expected`."""
 
     def get_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
         """The owner's object row, or None."""
@@ -117,7 +121,7 @@ class MetadataStore(Protocol):
     def usage(self, owner_id: str) -> tuple[int, int]:
         """(number of objects, total bytes) of the owner."""
 
-    def iter_blob_refs(self) -> Iterator[tuple[str, str, str]]:
+    def iter_blob_refs(self) -> list[tuple[str, str, str]]:
         """(blob_id, owner_id, identifier) of every object row, for fsck."""
 
 
@@ -145,10 +149,10 @@ class BlobStore(Protocol):
     def exists(self, blob_id: str) -> bool:
         """Whether the blob is stored."""
 
-    def iter_blobs(self) -> Iterator[Leftover]:
+    def iter_blobs(self) -> list[Leftover]:
         """Every stored blob, for fsck."""
 
-    def iter_temp(self) -> Iterator[Leftover]:
+    def iter_temp(self) -> list[Leftover]:
         """Every temp file of unfinished writes, for fsck."""
 
     def remove_temp(self, name: str) -> None:

@@ -99,8 +99,11 @@ class FileSystemBlobStore:
         """Whether the blob file is there."""
         return self.path_of(blob_id).is_file()
 
-    def iter_blobs(self) -> Iterator[Leftover]:
+    def iter_blobs(self) -> list[Leftover]:
         """Walk the shard folders."""
+        return list(self._iter_blobs())
+
+    def _iter_blobs(self) -> Iterator[Leftover]:
         for dirpath, _dirs, files in os.walk(self.blob_dir):
             for name in files:
                 if _BLOB_ID.fullmatch(name):
@@ -108,8 +111,11 @@ class FileSystemBlobStore:
                     if found:
                         yield found
 
-    def iter_temp(self) -> Iterator[Leftover]:
+    def iter_temp(self) -> list[Leftover]:
         """List temp files of unfinished writes."""
+        return list(self._iter_temp())
+
+    def _iter_temp(self) -> Iterator[Leftover]:
         for entry in os.scandir(self.temp_dir):
             if _TEMP_NAME.fullmatch(entry.name):
                 found = _leftover(Path(entry.path))

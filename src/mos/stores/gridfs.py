@@ -146,16 +146,22 @@ class GridFSBlobStore:
         return self._files.find_one(query, {"_id": 1}) is not None
 
     @translated
-    def iter_blobs(self) -> Iterator[Leftover]:
+    def iter_blobs(self) -> list[Leftover]:
         """Every complete GridFS file that is not deleted."""
+        return list(self._iter_blobs())
+
+    def _iter_blobs(self) -> Iterator[Leftover]:
         query = {DELETED: {"$exists": False}}
         for doc in self._files.find(query, {"_id": 1, "uploadDate": 1, "length": 1}):
             if isinstance(doc["_id"], str) and _BLOB_ID.fullmatch(doc["_id"]):
                 yield Leftover(doc["_id"], doc["uploadDate"].timestamp(), int(doc["length"]))
 
     @translated
-    def iter_temp(self) -> Iterator[Leftover]:
+    def iter_temp(self) -> list[Leftover]:
         """Leftovers: deleted blobs past their grace, and chunks of unfinished uploads."""
+        return list(self._iter_temp())
+
+    def _iter_temp(self) -> Iterator[Leftover]:
         expired = {DELETED: {"$lt": time.time() - self.delete_grace}}
         for doc in self._files.find(expired, {"_id": 1, DELETED: 1, "length": 1}):
             if isinstance(doc["_id"], str) and _BLOB_ID.fullmatch(doc["_id"]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -142,14 +142,14 @@ class MongoMetadataStore:
             raise ObjectExists(record.identifier) from None
 
     @translated
-    def swap_object(self, record: ObjectRecord, expected_revision: int) -> bool:
-        """Compare-and-swap the whole row on its revision."""
+    def swap_object(self, record: ObjectRecord, expected: ObjectRecord) -> bool:
+        """Compare-and-swap the whole row on its blob id and revision."""
         doc = _document(record)
         for key in ("owner_id", "identifier", "created_at"):
             doc.pop(key)
         result = self._objects.update_one(
             {"owner_id": record.owner_id, "identifier": record.identifier,
-             "revision": expected_revision},
+             "blob_id": expected.blob_id, "revision": expected.revision},
             {"$set": doc},
         )
         return result.matched_count == 1
@@ -161,11 +161,12 @@ class MongoMetadataStore:
         identifier: str,
         metadata: dict[str, str],
         updated_at: datetime,
-        expected_revision: int,
+        expected: ObjectRecord,
     ) -> bool:
-        """Compare-and-swap the user metadata on the revision."""
+        """Compare-and-swap the user metadata on the blob id and revision."""
         result = self._objects.update_one(
-            {"owner_id": owner_id, "identifier": identifier, "revision": expected_revision},
+            {"owner_id": owner_id, "identifier": identifier, "blob_id": expected.blob_id,
+             "revision": expected.revision},
             {"$set": {"metadata": _pairs(metadata), "updated_at": _ms(updated_at)},
              "$inc": {"revision": 1}},
         )
@@ -213,11 +214,11 @@ class MongoMetadataStore:
         return (int(rows[0]["n"]), int(rows[0]["bytes"])) if rows else (0, 0)
 
     @translated
-    def iter_blob_refs(self) -> Iterator[tuple[str, str, str]]:
-        """Every row's blob, for fsck."""
+    def iter_blob_refs(self) -> list[tuple[str, str, str]]:
+        """Every row's blob, for fsck (read whole, so driver errors surface here)."""
         projection = {"blob_id": 1, "owner_id": 1, "identifier": 1}
-        for doc in self._objects.find({}, projection):
-            yield doc["blob_id"], doc["owner_id"], doc["identifier"]
+        docs = self._objects.find({}, projection)
+        return [(d["blob_id"], d["owner_id"], d["identifier"]) for d in docs]
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -199,17 +199,18 @@ class SQLiteMetadataStore:
             raise ObjectExists(record.identifier) from None
 
     @_translated
-    def swap_object(self, record: ObjectRecord, expected_revision: int) -> bool:
-        """Compare-and-swap the whole row on its revision."""
+    def swap_object(self, record: ObjectRecord, expected: ObjectRecord) -> bool:
+        """Compare-and-swap the whole row on its blob id and revision."""
         cur = self._conn().execute(
             "UPDATE objects SET blob_id=?, filename=?, content_type=?, size=?, sha256=?,"
             " updated_at=?, metadata=?, revision=?"
-            " WHERE owner_id=? AND identifier=? AND revision=?",
+            " WHERE owner_id=? AND identifier=? AND blob_id=? AND revision=?",
             (
                 record.blob_id, record.filename, record.content_type, record.size,
                 record.sha256, _micros(record.updated_at),
                 json.dumps(record.metadata, ensure_ascii=False), record.revision,
-                record.owner_id, record.identifier.encode(), expected_revision,
+                record.owner_id, record.identifier.encode(), expected.blob_id,
+                expected.revision,
             ),
         )
         return cur.rowcount == 1
@@ -221,15 +222,15 @@ class SQLiteMetadataStore:
         identifier: str,
         metadata: dict[str, str],
         updated_at: datetime,
-        expected_revision: int,
+        expected: ObjectRecord,
     ) -> bool:
-        """Compare-and-swap the user metadata on the revision."""
+        """Compare-and-swap the user metadata on the blob id and revision."""
         cur = self._conn().execute(
             "UPDATE objects SET metadata=?, updated_at=?, revision=revision+1"
-            " WHERE owner_id=? AND identifier=? AND revision=?",
+            " WHERE owner_id=? AND identifier=? AND blob_id=? AND revision=?",
             (
                 json.dumps(metadata, ensure_ascii=False), _micros(updated_at),
-                owner_id, identifier.encode(), expected_revision,
+                owner_id, identifier.encode(), expected.blob_id, expected.revision,
             ),
         )
         return cur.rowcount == 1
@@ -286,12 +287,10 @@ class SQLiteMetadataStore:
         return int(row[0]), int(row[1])
 
     @_translated
-    def iter_blob_refs(self) -> Iterator[tuple[str, str, str]]:
-        """Every row's blob, for fsck."""
-        for blob_id, owner_id, ident in self._conn().execute(
-            "SELECT blob_id, owner_id, identifier FROM objects"
-        ):
-            yield blob_id, owner_id, bytes(ident).decode()
+    def iter_blob_refs(self) -> list[tuple[str, str, str]]:
+        """Every row's blob, for fsck (read whole, so driver errors surface here)."""
+        rows = self._conn().execute("SELECT blob_id, owner_id, identifier FROM objects")
+        return [(blob_id, owner_id, bytes(ident).decode()) for blob_id, owner_id, ident in rows]
 
 
 _COLUMNS = (
