@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 
 from apiflask import APIFlask
@@ -48,7 +49,8 @@ def open_stores(settings: Settings, prepare: bool = True) -> tuple[MetadataStore
     """
     url = settings.resolved_metadata_url
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Password hashes and everyone's metadata live here: private to the service's user.
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if url.startswith("sqlite:"):
             if settings.blob_store == "gridfs":
                 raise ConfigError("MOS_BLOB_STORE=gridfs needs MOS_METADATA_URL=mongodb://…")
@@ -64,8 +66,12 @@ def open_stores(settings: Settings, prepare: bool = True) -> tuple[MetadataStore
         if prepare:
             meta.prepare()
             blobs.prepare()
+    except ConfigError:
+        raise
     except OSError as exc:
         raise ConfigError(f"data dir {settings.data_dir} is not usable: {exc.strerror}") from exc
+    except (sqlite3.Error, RuntimeError) as exc:
+        raise ConfigError(f"metadata database {_location(url)} is not usable: {exc}") from exc
     except (ValueError, InvalidURI, ConfigurationError) as exc:
         raise ConfigError(f"MOS_METADATA_URL is not valid: {exc}") from exc
     except Unavailable as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -51,16 +53,32 @@ def serve_forever(settings: Settings) -> int:
     from mos.app import build_services
     from mos.serving import MosApplication
 
-    # Fail fast, in the master, with one line: stores, data dir and secret must all work.
+    # Files the service creates (database, blobs, secret) are for its own user only.
+    os.umask(0o077)
+    # Fail fast, in the master, with one line: address, stores, data dir and secret must work.
+    check_can_listen(settings.host, settings.port)
     build_services(settings).close()
     MosApplication(settings).run()
     return 0
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """ConfigError unless host:port can be bound now (Gunicorn would retry and log at length)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def run_fsck(settings: Settings, *, repair: bool, verify: bool, min_age: float) -> int:
     """Print what fsck finds; exit 1 if anything is wrong and was not repaired."""
     from mos.app import open_stores
     from mos.services.fsck import fsck
+
+    os.umask(0o077)
 
     meta, blobs = open_stores(settings)
     try:

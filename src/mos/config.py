@@ -31,6 +31,8 @@ class Settings:
     max_object_size: int = 5 * GIB
     max_json_body: int = 1024 * 1024
     login_max_failures: int = 10
+    # Seconds a client may stay silent in the middle of a request before it is cut off.
+    client_timeout: float = 60.0
     # How long GridFS keeps a deleted or replaced blob for downloads already reading it.
     gridfs_delete_grace: float = 3600.0
     # argon2id cost; the defaults are RFC 9106's second recommended profile.
@@ -63,6 +65,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "MOS_ACCESS_TOKEN_TTL": ("access_token_ttl", int),
     "MOS_MAX_OBJECT_SIZE": ("max_object_size", int),
     "MOS_LOGIN_MAX_FAILURES": ("login_max_failures", int),
+    "MOS_CLIENT_TIMEOUT": ("client_timeout", float),
     "MOS_GRIDFS_DELETE_GRACE": ("gridfs_delete_grace", float),
     "MOS_ARGON2_TIME_COST": ("argon2_time_cost", int),
     "MOS_ARGON2_MEMORY_KIB": ("argon2_memory_kib", int),
@@ -96,6 +99,8 @@ def _validated(s: Settings) -> Settings:
                  "login_max_failures", "argon2_time_cost", "argon2_parallelism"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1, not {getattr(s, name)}")
+    if s.client_timeout <= 0:
+        raise ConfigError("MOS_CLIENT_TIMEOUT must be a positive number of seconds")
     if s.gridfs_delete_grace < 0:
         raise ConfigError("MOS_GRIDFS_DELETE_GRACE must not be negative")
     if s.argon2_memory_kib < 8 * s.argon2_parallelism:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from typing import Any
@@ -12,8 +13,9 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from mos.config import Settings
 
-_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
-          431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
+_CODES = {400: "bad_request", 403: "forbidden", 408: "request_timeout", 414: "uri_too_long",
+          417: "expectation_failed", 431: "headers_too_large", 500: "internal_error",
+          501: "not_implemented"}
 
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
@@ -30,13 +32,72 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: st
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+class PatientSocket(socket.socket):
+    """A client socket whose blocking mode waits at most `idle` seconds for each read or write.
+
+    Gunicorn's threaded worker reads a request on a blocking socket with no time limit, so a
+    client that sends half a request and goes silent holds a thread for ever; a few of them
+    hold every thread. Gunicorn switches the socket to blocking before it reads; here that
+    switch sets a timeout instead. A slow upload is fine as long as bytes keep coming.
+    """
+
+    idle: float = 60.0
+
+    def setblocking(self, flag: bool) -> None:
+        """Blocking means "blocking, but at most `idle` seconds per call"."""
+        if flag:
+            self.settimeout(self.idle)
+        else:
+            super().setblocking(False)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """recv, with silence reported as ClientSilent rather than a socket error."""
+        try:
+            return super().recv(bufsize, flags)
+        except TimeoutError:
+            raise ClientSilent() from None
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        """recv_into, with silence reported as ClientSilent."""
+        try:
+            return super().recv_into(buffer, nbytes, flags)
+        except TimeoutError:
+            raise ClientSilent() from None
+
+
+class ClientSilent(Exception):
+    """The client sent nothing for MOS_CLIENT_TIMEOUT seconds in the middle of a request.
+
+    Not an OSError on purpose: Gunicorn logs OSErrors with a traceback, and hands other
+    errors to handle_error, which answers 408.
+    """
+
+
 class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """Gunicorn's threaded worker whose protocol-level errors are JSON."""
+    """Gunicorn's threaded worker: JSON protocol errors, and silent clients time out."""
 
     def init_process(self) -> None:
         """Swap in the JSON error writer; handle_error looks it up on gunicorn.util."""
         util.write_error = write_json_error
         super().init_process()
+
+    def enqueue_req(self, conn: Any) -> None:
+        """Give each new connection a PatientSocket before a thread reads from it."""
+        if not isinstance(conn.sock, PatientSocket):
+            sock = conn.sock
+            conn.sock = PatientSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+            conn.sock.setblocking(False)
+        super().enqueue_req(conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """A client that went silent gets a 408 and the connection closes; no 500, no trace."""
+        if isinstance(exc, ClientSilent):
+            self.log.info("client %s silent for %ss; closing", addr, PatientSocket.idle)
+            with contextlib.suppress(OSError):
+                write_json_error(client, 408, "Request Timeout",
+                                 "the client sent nothing for too long")
+            return
+        super().handle_error(req, client, addr, exc)
 
 
 class MosApplication(BaseApplication):  # type: ignore[misc]
@@ -61,9 +122,15 @@ class MosApplication(BaseApplication):  # type: ignore[misc]
             "accesslog": "-",
             "access_log_format": '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s',
             "proc_name": "mos",
+            # A header name with '_' would be dropped silently (X-Meta-my_key): refuse it.
+            "header_map": "refuse",
+            # Gunicorn's control socket is one per user's home: parallel servers fight over it.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
+        # Workers are forked from this process, so they inherit the class attribute.
+        PatientSocket.idle = s.client_timeout
 
     def load(self) -> Any:
         """Each worker builds its own app, so no connection crosses a fork."""

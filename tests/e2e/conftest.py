@@ -529,13 +529,15 @@ def server_factory(
     started: list[MosServer] = []
     made_dirs: list[Path] = []
 
-    def make(data_dir: Path | None = None, workers: int = 2) -> MosServer:
+    def make(
+        data_dir: Path | None = None, workers: int = 2, env: dict[str, str] | None = None
+    ) -> MosServer:
         if data_dir is None:
             data_dir = tmp_path / f"data{len(started)}"
             made_dirs.append(data_dir)
         srv = MosServer(
             data_dir=data_dir, log_path=tmp_path / f"server{len(started)}.log", workers=workers,
-            extra_env=dict(backend_settings),
+            extra_env={**backend_settings, **(env or {})},
         )
         started.append(srv)
         return srv.start()

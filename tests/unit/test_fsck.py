@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -75,9 +76,31 @@ def test_cli_fsck_exit_codes(tmp_path: Path) -> None:
 
 def test_cli_serve_bad_setting_is_one_line(tmp_path: Path) -> None:
     """A bad setting stops `mos serve` at once with one line on stderr and exit 2."""
-    for env in ({"MOS_METADATA_URL": "postgres://x"}, {"MOS_PORT": "nope"},
-                {"MOS_DATA_DIR": "/proc/forbidden/data"}):
-        done = run_mos("serve", env={"MOS_DATA_DIR": str(tmp_path / "d"), **env})
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    not_a_db = tmp_path / "notdb"
+    (not_a_db / "metadata.db").mkdir(parents=True)
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "metadata.db").write_bytes(b"this is not a database" * 100)
+    cases = [
+        {"MOS_METADATA_URL": "postgres://x"},
+        {"MOS_PORT": "nope"},
+        {"MOS_DATA_DIR": "/proc/forbidden/data"},
+        {"MOS_PORT": str(busy.getsockname()[1])},
+        {"MOS_HOST": "no-such-host.invalid"},
+        {"MOS_DATA_DIR": str(not_a_db)},
+        {"MOS_DATA_DIR": str(garbage)},
+        {"MOS_METADATA_URL": "mongodb://127.0.0.1:1/mos?serverSelectionTimeoutMS=300"},
+        {"MOS_BLOB_STORE": "gridfs"},
+    ]
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        free = str(spare.getsockname()[1])
+    for env in cases:
+        done = run_mos("serve", env={"MOS_DATA_DIR": str(tmp_path / "d"), "MOS_PORT": free, **env})
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("mos: "), done.stderr
+        assert len(lines) == 1 and lines[0].startswith("mos: "), (env, done.stderr)
+    busy.close()

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import BinaryIO
 
-from mos.errors import BadRequest, Conflict, InvalidMetadata, NotFound, PreconditionFailed
+from mos.errors import (
+    BadRequest,
+    Conflict,
+    InvalidMetadata,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
 from mos.services.clock import utcnow
 from mos.services.names import check_identifier, check_metadata
 from mos.stores.base import (
@@ -21,6 +29,8 @@ from mos.stores.base import (
     ObjectExists,
     ObjectRecord,
 )
+
+log = logging.getLogger("mos")
 
 MAX_LIST_LIMIT = 1000
 _SWAP_ATTEMPTS = 20
@@ -120,7 +130,7 @@ class ObjectService:
             raise
         if old_blob is not None:
             # Only after the new row is committed: a reader sees old bytes or new, never none.
-            self.blobs.delete(old_blob)
+            self._drop_blob(old_blob)
         return record, old_blob is None
 
     def _put(
@@ -186,8 +196,16 @@ class ObjectService:
         record = self.meta.delete_object(owner_id, identifier)
         if record is None:
             raise NotFound()
-        self.blobs.delete(record.blob_id)
+        self._drop_blob(record.blob_id)
         return record
+
+    def _drop_blob(self, blob_id: str) -> None:
+        """Delete a blob no row points at any more; failing here leaves an orphan, no error."""
+        try:
+            self.blobs.delete(blob_id)
+        except (OSError, Unavailable):
+            # The row is gone, so the object is gone for the user; fsck removes the orphan.
+            log.warning("could not delete blob %s; mos fsck --repair will", blob_id)
 
     def list(
         self, owner_id: str, prefix: str = "", after: str | None = None, limit: int = 1000

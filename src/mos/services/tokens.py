@@ -68,6 +68,11 @@ def load_or_create_secret(path: Path) -> bytes:
                 os.link(temp, path)
         finally:
             temp.unlink()
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)  # the key must survive a crash, or every token would die with it
+        finally:
+            os.close(dir_fd)
     secret = path.read_bytes().strip()
     if len(secret) < 32:
         raise ValueError(f"{path} holds a key shorter than 32 bytes")

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,7 +28,12 @@ class FileSystemBlobStore:
         self.blob_dir = root / "blobs"
         self.temp_dir = root / "tmp"
         for d in (self.root, self.blob_dir, self.temp_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Shard folders whose entry in their parent this process has fsynced (or created and
+        # fsynced): a folder another writer made may not be durable yet, so the first use
+        # here fsyncs its parent once, whoever made it.
+        self._durable: set[Path] = set()
+        self._durable_lock = threading.Lock()
 
     def path_of(self, blob_id: str) -> Path:
         """Where a blob lives; only server-generated ids are accepted."""
@@ -46,6 +52,13 @@ class FileSystemBlobStore:
 
     def close(self) -> None:
         """Nothing is held open between calls."""
+
+    def _not_yet_durable(self, shard: Path) -> list[Path]:
+        """Parents to fsync so that shard and its parent are durable entries; once each."""
+        with self._durable_lock:
+            todo = [d for d in (shard, shard.parent) if d not in self._durable]
+            self._durable.update(todo)
+        return [d.parent for d in todo]
 
     def prepare(self) -> None:
         """The folders exist from the start; check that they can be written."""
@@ -71,11 +84,11 @@ class FileSystemBlobStore:
                         view = view[out.write(view) or 0 :]
                 os.fsync(out.fileno())
             final = self.path_of(blob_id)
-            created = _make_dirs(final.parent)
+            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.rename(temp, final)
-            # The rename changed the temp folder and the shard folder; new shard folders
-            # must also be recorded in their parents, or a crash can lose the whole entry.
-            for d in {final.parent, self.temp_dir, *created}:
+            # The rename changed the temp folder and the shard folder; a shard folder must
+            # itself be recorded in its parent, or a crash can lose the whole entry.
+            for d in (final.parent, self.temp_dir, *self._not_yet_durable(final.parent)):
                 _fsync_dir(d)
         except BaseException as exc:
             _unlink_quietly(temp)
@@ -135,22 +148,6 @@ def _leftover(path: Path) -> Leftover | None:
     except FileNotFoundError:
         return None
     return Leftover(name=path.name, mtime=st.st_mtime, size=st.st_size)
-
-
-def _make_dirs(path: Path) -> list[Path]:
-    """Create missing folders down to path; return the parents whose entries changed."""
-    changed: list[Path] = []
-    missing: list[Path] = []
-    p = path
-    while not p.is_dir():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        # A concurrent writer may have made it without fsyncing the parent yet: fsync anyway.
-        with contextlib.suppress(FileExistsError):
-            d.mkdir()
-        changed.append(d.parent)
-    return changed
 
 
 def _fsync_dir(path: Path) -> None:
