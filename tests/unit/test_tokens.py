@@ -73,3 +73,24 @@ def test_secret_created_once_with_mode_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert load_or_create_secret(path) == first
     assert [p.name for p in tmp_path.iterdir()] == ["jwt_secret"]
+
+
+def test_cached_token_still_expires() -> None:
+    """A token verified once (and cached) is refused once its exp has passed."""
+    # PyJWT checks exp against the real clock, so the token is made for the real window.
+    now = [time.time()]
+    token = TokenService(SECRET, ttl=60).issue_access("u1")
+    svc = TokenService(SECRET, ttl=60, clock=lambda: now[0])
+    assert svc.verify_access(token)["sub"] == "u1"
+    now[0] += 61
+    with pytest.raises(Unauthorized):
+        svc.verify_access(token)
+
+
+def test_bad_tokens_are_not_cached() -> None:
+    """A refused token is refused again (errors are never remembered as success)."""
+    svc = TokenService(SECRET, ttl=60)
+    forged = jwt.encode(claims(), b"x" * 32, algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            svc.verify_access(forged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import time
@@ -16,6 +17,7 @@ import jwt
 from mos.errors import Unauthorized
 
 ALGORITHM = "HS256"
+VERIFIED_CACHE_SIZE = 4096
 ACCESS = "access"
 _REQUIRED = ["sub", "iat", "exp", "jti", "typ"]
 
@@ -27,6 +29,10 @@ class TokenService:
         self._secret = secret
         self.ttl = ttl
         self.clock = clock
+        # A client sends the same token with every request: check its signature once.
+        # Only valid tokens are kept (an exception is not cached), and expiry is checked on
+        # every use; what may change later about a user is checked per request elsewhere.
+        self._verified = functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._verify)
 
     def issue_access(self, user_id: str) -> str:
         """A signed access token for the user, valid for ttl seconds."""
@@ -37,11 +43,15 @@ class TokenService:
 
     def verify_access(self, token: str) -> dict[str, Any]:
         """The claims of a valid access token; Unauthorized for anything else."""
+        claims = dict(self._verified(token))
+        if claims["exp"] <= self.clock():
+            raise Unauthorized()
+        return claims
+
+    def _verify(self, token: str) -> tuple[tuple[str, Any], ...]:
+        """Full verification; the claims as an immutable tuple, fit for the cache."""
         try:
-            header = jwt.get_unverified_header(token)
-            # Refuse any other algorithm outright (alg:none, RS/HS confusion).
-            if header.get("alg") != ALGORITHM:
-                raise Unauthorized()
+            # Only HS256 is accepted: alg "none", HS512 or RS256 (key confusion) all fail here.
             claims: dict[str, Any] = jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM],
                 options={"require": _REQUIRED, "verify_iat": True},
@@ -50,7 +60,7 @@ class TokenService:
             raise Unauthorized() from None
         if claims.get("typ") != ACCESS or not isinstance(claims.get("sub"), str):
             raise Unauthorized()
-        return claims
+        return tuple(claims.items())
 
 
 def load_or_create_secret(path: Path) -> bytes:
