@@ -1,4 +1,6 @@
-"""Command line: python -m bench --url http://127.0.0.1:5000 (or --start-server)."""
+"""Command line: python -m bench --url http://127.0.0.1:5000 (or --start-server);
+python -m bench compare [--quick] [--mongo] [--json PATH] for mos next to nginx, a bare
+Flask app and dd."""
 
 from __future__ import annotations
 
@@ -110,7 +112,12 @@ def run(args: argparse.Namespace, url: str, pid: int | None, data_dir: Path | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table, write the JSON."""
+    """Run the benchmark, print the table, write the JSON (or `compare`: see bench/compare.py)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        from bench.compare import main as compare
+
+        return compare(argv[1:])
     args = parse_args(argv)
     t0 = time.monotonic()
     if args.url:

@@ -30,14 +30,17 @@ class ManagedServer:
     """A `mos serve` in its own session, stopped by process group id."""
 
     def __init__(
-        self, data_dir: Path, log_path: Path, workers: int | None, threads: int | None
+        self, data_dir: Path, log_path: Path, workers: int | None, threads: int | None,
+        env: dict[str, str] | None = None, port: int | None = None, append_log: bool = False,
     ) -> None:
-        """Remember how to start it; start() does the work."""
+        """Remember how to start it; start() does the work. env: extra MOS_* variables."""
         self.data_dir = data_dir
+        self.env = env or {}
+        self.append_log = append_log
         self.log_path = log_path
         self.workers = workers
         self.threads = threads
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -61,10 +64,10 @@ class ManagedServer:
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until /healthz answers 200."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
+        self._log = self.log_path.open("ab" if self.append_log else "wb")
         self.proc = subprocess.Popen(
             self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

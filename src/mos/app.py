@@ -75,7 +75,8 @@ def open_stores(settings: Settings, prepare: bool = True) -> tuple[MetadataStore
     except (ValueError, InvalidURI, ConfigurationError) as exc:
         raise ConfigError(f"MOS_METADATA_URL is not valid: {exc}") from exc
     except Unavailable as exc:
-        raise ConfigError(f"{exc.message}: {_location(url)}") from exc
+        detail = f" ({exc.detail})" if exc.detail else ""
+        raise ConfigError(f"{exc.message}: {_location(url)}{detail}") from exc
     return meta, blobs
 
 

@@ -17,6 +17,8 @@ class MosError(Exception):
         if code:
             self.code = code
         self.headers: dict[str, str] = {}
+        # What a log or an operator may see, never a client (driver messages name hosts).
+        self.detail = ""
 
 
 class BadRequest(MosError):

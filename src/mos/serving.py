@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 from typing import Any
 
@@ -136,4 +137,8 @@ class MosApplication(BaseApplication):  # type: ignore[misc]
         """Each worker builds its own app, so no connection crosses a fork."""
         from mos.app import create_app
 
+        # The service's own log lines go where Gunicorn's error log goes.
+        mos_log = logging.getLogger("mos")
+        mos_log.handlers = logging.getLogger("gunicorn.error").handlers
+        mos_log.setLevel(logging.INFO)
         return create_app(self.settings, prepare=False)

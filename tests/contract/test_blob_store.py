@@ -95,3 +95,19 @@ def test_ping_fails_when_the_store_is_gone(blobs: BlobStore) -> None:
     shutil.rmtree(blobs.root)
     with pytest.raises(Unavailable):
         blobs.ping()
+
+
+def test_ranged_reads_by_seeking(blobs: BlobStore) -> None:
+    """seek() then read() returns the same bytes as slicing, across chunk boundaries."""
+    data = bytes(range(256)) * 12_000  # about 3 MB: several GridFS chunks
+    info = blobs.put(iter([data[:1_000_000], data[1_000_000:]]), len(data))
+    for start, length in [(0, 10), (1_048_570, 20), (len(data) - 5, 5), (2_500_000, 600_000)]:
+        with blobs.open(info.blob_id) as f:
+            f.seek(start)
+            got = b""
+            while len(got) < length:
+                piece = f.read(length - len(got))
+                if not piece:
+                    break
+                got += piece
+        assert got == data[start:start + length], (start, length)

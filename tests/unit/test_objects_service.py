@@ -5,11 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from mos.errors import BadRequest, Conflict, InvalidMetadata, NotFound, PreconditionFailed
+from mos.errors import (
+    BadRequest,
+    Conflict,
+    InvalidMetadata,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
 from mos.services.objects import Expected, ObjectService, Upload
+from mos.stores.base import ObjectRecord
 from mos.stores.filesystem import FileSystemBlobStore
 from mos.stores.sqlite import SQLiteMetadataStore
 
@@ -160,3 +169,48 @@ def test_open_follows_a_replace(
     record, f = objects.open(owner, "a/b.txt")
     with f:
         assert record.blob_id == new.blob_id and f.read() == b"new"
+
+
+class LostAcknowledgement(SQLiteMetadataStore):
+    """A real store whose writes are applied but whose answer is lost, like a dropped reply."""
+
+    def insert_object(self, record: ObjectRecord) -> None:
+        """Insert for real, then fail as if the network dropped the acknowledgement."""
+        super().insert_object(record)
+        raise Unavailable("the reply was lost")
+
+    def swap_object(self, record: ObjectRecord, expected: ObjectRecord) -> bool:
+        """Swap for real, then fail the same way."""
+        super().swap_object(record, expected)
+        raise Unavailable("the reply was lost")
+
+
+def test_unclear_write_keeps_the_new_blob(tmp_path: Path, blobs: FileSystemBlobStore) -> None:
+    """When the store may have applied the write, the bytes stay: the row may point at them."""
+    meta = LostAcknowledgement(tmp_path / "lost.db")
+    owner = meta.create_user("alice", "hash", NOW).id
+    objects = ObjectService(meta, blobs, max_object_size=1024)
+    with pytest.raises(Unavailable):
+        objects.create(owner, upload(), objects.write_blob([b"first"]))
+    _record, f = objects.open(owner, "a/b.txt")
+    with f:
+        assert f.read() == b"first"
+    with pytest.raises(Unavailable):
+        objects.put(owner, upload(), objects.write_blob([b"second"]))
+    _record, f = objects.open(owner, "a/b.txt")
+    with f:
+        assert f.read() == b"second"
+    meta.close()
+
+
+def test_definite_refusal_removes_the_new_blob(
+    objects: ObjectService, blobs: FileSystemBlobStore, owner: str
+) -> None:
+    """A conflict or failed precondition means the row was surely not written: no orphan."""
+    objects.create(owner, upload(), objects.write_blob([b"one"]))
+    before = blob_names(blobs)
+    with pytest.raises(Conflict):
+        objects.create(owner, upload(), objects.write_blob([b"two"]))
+    with pytest.raises(PreconditionFailed):
+        objects.put(owner, upload(), objects.write_blob([b"three"]), if_none_match=["*"])
+    assert blob_names(blobs) == before

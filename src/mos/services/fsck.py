@@ -71,7 +71,7 @@ def fsck(
             blobs.delete(blob.name)
             report.removed += 1
         for temp in report.temp_files:
-            blobs.remove_temp(temp.name)
+            blobs.remove_temp(temp.name, older_than=now - min_age)
             report.removed += 1
     return report
 

@@ -14,7 +14,9 @@ from typing import BinaryIO
 from mos.errors import (
     BadRequest,
     Conflict,
+    InsufficientStorage,
     InvalidMetadata,
+    MosError,
     NotFound,
     PreconditionFailed,
     Unavailable,
@@ -109,10 +111,26 @@ class ObjectService:
             raise Conflict(
                 "You already have an object with that identifier.", code="identifier_exists"
             ) from None
-        except BaseException:
-            self.blobs.delete(blob.blob_id)
+        except BaseException as exc:
+            self._discard_unless_maybe_stored(blob, exc)
             raise
         return record
+
+    def _discard_unless_maybe_stored(self, blob: BlobInfo, exc: BaseException) -> None:
+        """Delete a new blob only when its row surely was not written.
+
+        When the metadata store did not answer, the write may have been applied with only its
+        acknowledgement lost: deleting the blob then would leave a row without bytes. Keeping
+        it costs at worst an orphan, which fsck removes.
+        """
+        definite = isinstance(exc, MosError) and (
+            exc.status < 500 or isinstance(exc, InsufficientStorage)
+        )
+        if definite:
+            self.blobs.delete(blob.blob_id)
+        else:
+            log.warning("kept blob %s after an unclear failure (%r); fsck removes it"
+                        " if no row points at it", blob.blob_id, exc)
 
     def put(
         self,
@@ -125,8 +143,8 @@ class ObjectService:
         """Create or atomically replace; returns the record and whether it was created."""
         try:
             record, old_blob = self._put(owner_id, upload, blob, if_match, if_none_match)
-        except BaseException:
-            self.blobs.delete(blob.blob_id)
+        except BaseException as exc:
+            self._discard_unless_maybe_stored(blob, exc)
             raise
         if old_blob is not None:
             # Only after the new row is committed: a reader sees old bytes or new, never none.
@@ -188,7 +206,9 @@ class ObjectService:
             except BlobMissing:
                 # Replaced or deleted between the read of the row and the open: look again.
                 continue
-        raise BlobMissing(f"{identifier!r} keeps pointing at a missing blob")
+        log.error("object %r of %s points at a missing blob; restore it or delete the object",
+                  identifier, owner_id)
+        raise MosError("The object's bytes are missing from storage.", code="data_missing")
 
     def delete(self, owner_id: str, identifier: str) -> ObjectRecord:
         """Remove the row first, then the bytes (DESIGN.md's delete order)."""

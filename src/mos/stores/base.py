@@ -155,5 +155,9 @@ class BlobStore(Protocol):
     def iter_temp(self) -> list[Leftover]:
         """Every temp file of unfinished writes, for fsck."""
 
-    def remove_temp(self, name: str) -> None:
-        """Remove one temp file found by iter_temp."""
+    def remove_temp(self, name: str, older_than: float) -> None:
+        """Remove one leftover found by iter_temp if it was last written before older_than.
+
+        The check is made again here, atomically where the store allows, because the write
+        it belongs to may have gone on since iter_temp looked.
+        """

@@ -135,11 +135,15 @@ class FileSystemBlobStore:
                 if found:
                     yield found
 
-    def remove_temp(self, name: str) -> None:
-        """Remove one temp file."""
+    def remove_temp(self, name: str, older_than: float) -> None:
+        """Remove one temp file unless it was written to since older_than."""
         if not _TEMP_NAME.fullmatch(name):
             raise ValueError(f"not a temp file name: {name!r}")
-        _unlink_quietly(self.temp_dir / name)
+        found = _leftover(self.temp_dir / name)
+        # A writer still at work refreshes the mtime; if it is unlinked anyway (a writer
+        # silent for min_age), its rename fails and the upload errors: nothing corrupt.
+        if found is not None and found.mtime < older_than:
+            _unlink_quietly(self.temp_dir / name)
 
 
 def _leftover(path: Path) -> Leftover | None:

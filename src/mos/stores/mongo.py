@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,13 +12,14 @@ from typing import Any, ParamSpec, TypeVar
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, WTimeoutError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 from pymongo.write_concern import WriteConcern
 
 from mos.errors import Unavailable
 from mos.stores.base import ObjectExists, ObjectRecord, UsernameTaken, UserRecord
 
+log = logging.getLogger("mos")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -25,28 +27,40 @@ Document = dict[str, Any]
 
 # Defaults a URL may override: bounded waits, so an outage answers 503 within seconds.
 CLIENT_DEFAULTS: dict[str, Any] = {
+    # A server that refuses connections is noticed within this...
     "serverSelectionTimeoutMS": 3000,
     "connectTimeoutMS": 3000,
-    "socketTimeoutMS": 30000,
+    # ...one that accepts and then hangs within this (per operation on an open connection).
+    "socketTimeoutMS": 10000,
     "retryWrites": True,
     "retryReads": True,
     "w": "majority",
     "appname": "mos",
 }
 DEFAULT_DATABASE = "mos"
-# Errors that mean "MongoDB is not answering right now", as opposed to a bug.
-OUTAGE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+# Majority writes wait at most this long for the replicas, then fail (as 503) rather than hang.
+MAJORITY = WriteConcern("majority", wtimeout=10000)
 
 
 def translated(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn driver outages into Unavailable at the store boundary."""
+    """Turn every driver failure into Unavailable at the store boundary.
+
+    Outages (refused, timed out, no primary) are the usual cause; others (authentication,
+    write concern) are a deployment problem that a retry after the operator's fix cures, so
+    they are 503 as well, and logged. The driver's text stays in `detail`, out of responses.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except OUTAGE_ERRORS as exc:
-            raise Unavailable("the metadata store (MongoDB) does not answer") from exc
+        except PyMongoError as exc:
+            if not isinstance(exc, ConnectionFailure):
+                log.warning("MongoDB failed: %r", exc)
+            err = Unavailable("the metadata store (MongoDB) does not answer")
+            text = str((getattr(exc, "details", None) or {}).get("errmsg") or exc)
+            err.detail = " ".join(text.split())[:300]
+            raise err from exc
 
     return wrapper
 
@@ -73,9 +87,8 @@ class MongoMetadataStore:
 
     def __init__(self, db: Database[Document], client: MongoClient[Document] | None = None) -> None:
         self._client = client
-        majority = WriteConcern("majority")
-        self._users: Collection[Document] = db.get_collection("users", write_concern=majority)
-        self._objects: Collection[Document] = db.get_collection("objects", write_concern=majority)
+        self._users: Collection[Document] = db.get_collection("users", write_concern=MAJORITY)
+        self._objects: Collection[Document] = db.get_collection("objects", write_concern=MAJORITY)
         self._db = db
 
     @classmethod
