@@ -21,7 +21,11 @@ _TEMP_NAME = re.compile(r"[0-9a-f]{32}\.part")
 
 
 class FileSystemBlobStore:
-    """Blobs as files named by a random id, sharded two levels deep under `blobs/`."""
+    """Blobs as files named by a random id, in 256 shard folders under `blobs/` (by id prefix).
+
+    One level of 256 keeps folder creation (and the fsyncs it costs) out of all but the first
+    few hundred uploads; ext4 and XFS index large folders, so millions of objects are fine.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -39,7 +43,7 @@ class FileSystemBlobStore:
         """Where a blob lives; only server-generated ids are accepted."""
         if not _BLOB_ID.fullmatch(blob_id):
             raise ValueError(f"not a blob id: {blob_id!r}")
-        return self.blob_dir / blob_id[:2] / blob_id[2:4] / blob_id
+        return self.blob_dir / blob_id[:2] / blob_id
 
     def ping(self) -> None:
         """Create and remove a file in the temp area: the real test of writability."""
@@ -53,12 +57,18 @@ class FileSystemBlobStore:
     def close(self) -> None:
         """Nothing is held open between calls."""
 
-    def _not_yet_durable(self, shard: Path) -> list[Path]:
-        """Parents to fsync so that shard and its parent are durable entries; once each."""
+    def _make_shard_durable(self, shard: Path) -> None:
+        """Once per process and shard: fsync blobs/ so the shard folder's own entry is durable.
+
+        Whoever created the folder may not have fsynced blobs/ yet, so the first use here
+        does it; 256 shards make this rare after the first uploads.
+        """
         with self._durable_lock:
-            todo = [d for d in (shard, shard.parent) if d not in self._durable]
-            self._durable.update(todo)
-        return [d.parent for d in todo]
+            known = shard in self._durable
+        if not known:
+            _fsync_dir(self.blob_dir)
+            with self._durable_lock:
+                self._durable.add(shard)
 
     def prepare(self) -> None:
         """The folders exist from the start; check that they can be written."""
@@ -84,12 +94,13 @@ class FileSystemBlobStore:
                         view = view[out.write(view) or 0 :]
                 os.fsync(out.fileno())
             final = self.path_of(blob_id)
-            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            final.parent.mkdir(mode=0o700, exist_ok=True)
             os.rename(temp, final)
-            # The rename changed the temp folder and the shard folder; a shard folder must
-            # itself be recorded in its parent, or a crash can lose the whole entry.
-            for d in (final.parent, self.temp_dir, *self._not_yet_durable(final.parent)):
-                _fsync_dir(d)
+            # The new name must be durable before a row may point at it: fsync its folder.
+            # The temp folder is not fsynced: if a crash brought the old name back, it would
+            # be a second link to the same bytes, a temp leftover that fsck removes.
+            _fsync_dir(final.parent)
+            self._make_shard_durable(final.parent)
         except BaseException as exc:
             _unlink_quietly(temp)
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
