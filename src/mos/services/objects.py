@@ -91,7 +91,8 @@ class ObjectService:
 
     def write_blob(self, chunks: Iterable[bytes], expected: Expected | None = None) -> BlobInfo:
         """Stream bytes durably into the blob store, then check the declared digests."""
-        blob = self.blobs.put(chunks, self.max_object_size)
+        want_md5 = expected is not None and expected.md5 is not None
+        blob = self.blobs.put(chunks, self.max_object_size, md5=want_md5)
         if expected and not _digests_match(blob, expected):
             self.blobs.delete(blob.blob_id)
             raise BadRequest("The body does not match the digest sent with it.", code="bad_digest")

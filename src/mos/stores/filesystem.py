@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import threading
@@ -14,8 +13,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mos.errors import InsufficientStorage, TooLarge, Unavailable
-from mos.stores.base import BlobInfo, BlobMissing, Leftover
+from mos.stores.base import BlobInfo, BlobMissing, Leftover, StreamDigests
+from mos.stores.writeback import start_writeback
 
+# Hand the kernel each 8 MiB of a large upload as it arrives (see stores/writeback.py).
+WRITEBACK_STEP = 8 * 1024 * 1024
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _TEMP_NAME = re.compile(r"[0-9a-f]{32}\.part")
 
@@ -74,12 +76,12 @@ class FileSystemBlobStore:
         """The folders exist from the start; check that they can be written."""
         self.ping()
 
-    def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
+    def put(self, chunks: Iterable[bytes], max_size: int, md5: bool = False) -> BlobInfo:
         """Write chunks to a temp file while hashing, then make it durable under a new id."""
         blob_id = uuid.uuid4().hex
         temp = self.temp_dir / f"{blob_id}.part"
-        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-        size = 0
+        digests = StreamDigests(md5)
+        size = flushed = 0
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             with open(fd, "wb", buffering=0) as out:
@@ -87,11 +89,13 @@ class FileSystemBlobStore:
                     size += len(chunk)
                     if size > max_size:
                         raise TooLarge(f"The object is larger than the limit of {max_size} bytes.")
-                    sha.update(chunk)
-                    md5.update(chunk)
+                    digests.update(chunk)
                     view = memoryview(chunk)
                     while view:
                         view = view[out.write(view) or 0 :]
+                    if size - flushed >= WRITEBACK_STEP:
+                        start_writeback(fd, flushed, size - flushed)
+                        flushed = size
                 os.fsync(out.fileno())
             final = self.path_of(blob_id)
             final.parent.mkdir(mode=0o700, exist_ok=True)
@@ -106,7 +110,7 @@ class FileSystemBlobStore:
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage() from exc
             raise
-        return BlobInfo(blob_id=blob_id, size=size, sha256=sha.hexdigest(), md5=md5.hexdigest())
+        return digests.info(blob_id, size)
 
     def open(self, blob_id: str) -> BinaryIO:
         """Open a blob for reading."""

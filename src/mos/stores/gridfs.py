@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import re
@@ -19,7 +18,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from mos.errors import TooLarge, Unavailable
-from mos.stores.base import BlobInfo, BlobMissing, Leftover
+from mos.stores.base import BlobInfo, BlobMissing, Leftover, StreamDigests
 from mos.stores.mongo import MAJORITY, Document, translated
 
 log = logging.getLogger("mos")
@@ -84,10 +83,10 @@ class GridFSBlobStore:
         self._stop.set()
 
     @translated
-    def put(self, chunks: Iterable[bytes], max_size: int) -> BlobInfo:
+    def put(self, chunks: Iterable[bytes], max_size: int, md5: bool = False) -> BlobInfo:
         """Stream chunks into GridFS; the files document is written last, once all is there."""
         blob_id = uuid.uuid4().hex
-        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        digests = StreamDigests(md5)
         size = n = 0
         pending = bytearray()
         batch: list[Document] = []
@@ -97,8 +96,7 @@ class GridFSBlobStore:
                 size += len(chunk)
                 if size > max_size:
                     raise TooLarge(f"The object is larger than the limit of {max_size} bytes.")
-                sha.update(chunk)
-                md5.update(chunk)
+                digests.update(chunk)
                 pending += chunk
                 while len(pending) >= CHUNK_SIZE:
                     batch.append({"files_id": blob_id, "n": n, "data": bytes(pending[:CHUNK_SIZE])})
@@ -125,7 +123,7 @@ class GridFSBlobStore:
                 self._chunks.delete_many({"files_id": blob_id})
                 self._uploads.delete_one({"_id": blob_id})
             raise
-        return BlobInfo(blob_id=blob_id, size=size, sha256=sha.hexdigest(), md5=md5.hexdigest())
+        return digests.info(blob_id, size)
 
     def _write_batch(self, blob_id: str, batch: list[Document]) -> None:
         self._chunks.insert_many(batch, ordered=True)
