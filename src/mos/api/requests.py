@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import re
-import uuid
+import secrets
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -23,6 +25,30 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-:]{1,128}")
 STREAMING_ENDPOINTS = {"data.upload_multipart", "data.upload_raw"}
 
 
+class _RequestIds:
+    """Unique request ids without a system call: a random per-process prefix and a counter.
+
+    uuid4() reads the kernel's random source on every request, which also hands the GIL to
+    other threads; a request id must be unique, not secret.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(6)
+        self._counter = itertools.count()
+        # A forked worker must not repeat its parent's ids.
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._prefix = secrets.token_hex(6)
+
+    def next(self) -> str:
+        """The next id."""
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
+new_request_id = _RequestIds().next
+
+
 def services() -> Services:
     """The wired services of the running app."""
     return cast(Services, current_app.extensions["mos"])
@@ -34,14 +60,14 @@ def install_request_hooks(app: APIFlask) -> None:
     @app.before_request
     def _before() -> None:
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else new_request_id()
         if request.endpoint not in STREAMING_ENDPOINTS:
             # One byte over the limit, so that read_json_object can tell "over" from "at".
             request.max_content_length = services().settings.max_json_body + 1
 
     @app.after_request
     def _after(resp: Response) -> Response:
-        resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        resp.headers["X-Request-ID"] = g.get("request_id") or new_request_id()
         return resp
 
 
