@@ -172,3 +172,37 @@ def test_ping_fails_when_the_file_is_gone(meta: MetadataStore) -> None:
     meta.path.unlink()
     with pytest.raises(Unavailable):
         meta.ping()
+
+
+def test_concurrent_writes_each_get_their_own_outcome(
+    meta: MetadataStore, o: dict[str, str]
+) -> None:
+    """Many threads writing at once (some colliding): every write gets its own answer.
+
+    On SQLite the writes share transactions (group commit); one write's failure must undo
+    only that write.
+    """
+    outcomes: dict[int, str] = {}
+    barrier = threading.Barrier(32)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        name = f"dup{i % 4}" if i % 2 else f"own{i}"  # odd threads collide in 4 groups
+        try:
+            meta.insert_object(record(o["u"], name, f"{i:032x}"))
+            outcomes[i] = "ok"
+        except ObjectExists:
+            outcomes[i] = "exists"
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(outcomes[i] == "ok" for i in range(0, 32, 2))
+    assert sorted(outcomes[i] for i in range(1, 32, 2)).count("ok") == 2  # dup1 and dup3
+    stored = meta.list_identifiers(o["u"], "", None, 100)
+    assert stored == sorted([f"own{i}" for i in range(0, 32, 2)] + ["dup1", "dup3"])
+    for name in stored:
+        row = meta.get_object(o["u"], name)
+        assert row is not None and outcomes[int(row.blob_id, 16)] == "ok"
