@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -10,10 +9,9 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 from mos.errors import InsufficientStorage, Unavailable
 from mos.stores.base import ObjectExists, ObjectRecord, UsernameTaken, UserRecord
@@ -64,14 +62,22 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@dataclass
-class _PendingWrite:
-    """One thread's write, waiting to run in the next shared transaction."""
+def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
+    """Let one thread of this process write at a time; the others queue on a Python lock.
 
-    op: Callable[[sqlite3.Connection], Any]
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
+    SQLite admits one writer; a thread that finds the database locked sleeps in SQLite's busy
+    handler for 1, 2, 5, 10... ms, which wastes most of the time a commit takes. Queueing here
+    leaves SQLite's busy wait to the rare case of two processes writing at once.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        assert isinstance(store, SQLiteMetadataStore)
+        with store._writer:
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _micros(t: datetime) -> int:
@@ -99,11 +105,7 @@ class SQLiteMetadataStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # Group commit: writes queue here; whoever holds _leader runs all queued writes in
-        # one transaction, so one commit (one WAL fsync) serves every thread that waited.
-        self._leader = threading.Lock()
-        self._queue: list[_PendingWrite] = []
-        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
@@ -152,54 +154,6 @@ class SQLiteMetadataStore:
             conn.execute("ROLLBACK")
             raise
 
-    def _write(self, op: Callable[[sqlite3.Connection], R]) -> R:
-        """Run op(conn) in a transaction shared with the writes queued meanwhile; commit.
-
-        SQLite admits one writer at a time, and with synchronous=FULL each commit waits for
-        an fsync. Threads that arrive while a commit runs queue up, and the next leader runs
-        them all under one BEGIN ... COMMIT, each inside its own savepoint so one write's
-        failure (a unique key taken) undoes only that write. A write returns only after the
-        commit that holds it, so durability is the same as one commit per write. It also
-        keeps threads out of SQLite's busy handler, which sleeps 1, 2, 5, 10... ms.
-        """
-        item = _PendingWrite(op)
-        with self._queue_lock:
-            self._queue.append(item)
-        with self._leader:
-            if not item.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._run_batch(batch)
-        if item.error is not None:
-            raise item.error
-        return cast(R, item.result)
-
-    def _run_batch(self, batch: list[_PendingWrite]) -> None:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for item in batch:
-                conn.execute("SAVEPOINT one_write")
-                try:
-                    item.result = item.op(conn)
-                    conn.execute("RELEASE one_write")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO one_write")
-                    conn.execute("RELEASE one_write")
-                    item.error = exc
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            # Nothing of this batch was committed: every write that had not failed on its
-            # own fails with the reason the transaction did.
-            for item in batch:
-                if item.error is None:
-                    item.result, item.error = None, exc
-        finally:
-            for item in batch:
-                item.done = True
-
     def close(self) -> None:
         """Close every connection this process opened."""
         with self._lock:
@@ -217,21 +171,17 @@ class SQLiteMetadataStore:
         self._conn().execute("SELECT 1 FROM users LIMIT 1").fetchall()
 
     @_translated
+    @_one_writer
     def create_user(self, username: str, password_hash: str, created_at: datetime) -> UserRecord:
         """Insert a user; the NOCASE unique index rejects names equal but for case."""
         user = UserRecord(uuid.uuid4().hex, username, password_hash, created_at)
-
-        def insert(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(
-                    "INSERT INTO users (id, username, password_hash, created_at)"
-                    " VALUES (?,?,?,?)",
-                    (user.id, username, password_hash, _micros(created_at)),
-                )
-            except sqlite3.IntegrityError:
-                raise UsernameTaken(username) from None
-
-        self._write(insert)
+        try:
+            self._conn().execute(
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?,?,?,?)",
+                (user.id, username, password_hash, _micros(created_at)),
+            )
+        except sqlite3.IntegrityError:
+            raise UsernameTaken(username) from None
         return user
 
     def _user(self, where: str, arg: str) -> UserRecord | None:
@@ -254,40 +204,41 @@ class SQLiteMetadataStore:
         return self._user("username", username)
 
     @_translated
+    @_one_writer
     def insert_object(self, record: ObjectRecord) -> None:
         """Insert a row; the primary key makes concurrent creators race fairly."""
-        def insert(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(
-                    "INSERT INTO objects (owner_id, identifier, blob_id, filename, content_type,"
-                    " size, sha256, created_at, updated_at, metadata, revision)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    _row(record),
-                )
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" not in str(exc) and "PRIMARY KEY" not in str(exc):
-                    raise  # a missing owner is a bug, not a conflict
-                raise ObjectExists(record.identifier) from None
-
-        self._write(insert)
+        try:
+            self._conn().execute(
+                "INSERT INTO objects (owner_id, identifier, blob_id, filename, content_type,"
+                " size, sha256, created_at, updated_at, metadata, revision)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                _row(record),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc) and "PRIMARY KEY" not in str(exc):
+                raise  # a missing owner is a bug, not a conflict
+            raise ObjectExists(record.identifier) from None
 
     @_translated
+    @_one_writer
     def swap_object(self, record: ObjectRecord, expected: ObjectRecord) -> bool:
         """Compare-and-swap the whole row on its blob id and revision."""
-        args = (
-            record.blob_id, record.filename, record.content_type, record.size,
-            record.sha256, _micros(record.updated_at),
-            json.dumps(record.metadata, ensure_ascii=False), record.revision,
-            record.owner_id, record.identifier.encode(), expected.blob_id, expected.revision,
-        )
-        return self._write(lambda conn: conn.execute(
+        cur = self._conn().execute(
             "UPDATE objects SET blob_id=?, filename=?, content_type=?, size=?, sha256=?,"
             " updated_at=?, metadata=?, revision=?"
             " WHERE owner_id=? AND identifier=? AND blob_id=? AND revision=?",
-            args,
-        ).rowcount == 1)
+            (
+                record.blob_id, record.filename, record.content_type, record.size,
+                record.sha256, _micros(record.updated_at),
+                json.dumps(record.metadata, ensure_ascii=False), record.revision,
+                record.owner_id, record.identifier.encode(), expected.blob_id,
+                expected.revision,
+            ),
+        )
+        return cur.rowcount == 1
 
     @_translated
+    @_one_writer
     def set_metadata(
         self,
         owner_id: str,
@@ -297,15 +248,15 @@ class SQLiteMetadataStore:
         expected: ObjectRecord,
     ) -> bool:
         """Compare-and-swap the user metadata on the blob id and revision."""
-        args = (
-            json.dumps(metadata, ensure_ascii=False), _micros(updated_at),
-            owner_id, identifier.encode(), expected.blob_id, expected.revision,
-        )
-        return self._write(lambda conn: conn.execute(
+        cur = self._conn().execute(
             "UPDATE objects SET metadata=?, updated_at=?, revision=revision+1"
             " WHERE owner_id=? AND identifier=? AND blob_id=? AND revision=?",
-            args,
-        ).rowcount == 1)
+            (
+                json.dumps(metadata, ensure_ascii=False), _micros(updated_at),
+                owner_id, identifier.encode(), expected.blob_id, expected.revision,
+            ),
+        )
+        return cur.rowcount == 1
 
     @_translated
     def get_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
@@ -317,12 +268,13 @@ class SQLiteMetadataStore:
         return _record(row) if row else None
 
     @_translated
+    @_one_writer
     def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
         """DELETE ... RETURNING: of concurrent deleters only one gets the row back."""
-        row = self._write(lambda conn: conn.execute(
+        row = self._conn().execute(
             f"DELETE FROM objects WHERE owner_id=? AND identifier=? RETURNING {_COLUMNS}",  # noqa: S608 - constant columns
             (owner_id, identifier.encode()),
-        ).fetchone())
+        ).fetchone()
         return _record(row) if row else None
 
     @_translated
