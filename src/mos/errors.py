@@ -98,6 +98,11 @@ class TooLarge(MosError):
     code = "too_large"
     message = "The request body is larger than allowed."
 
+    @classmethod
+    def over(cls, limit: int) -> TooLarge:
+        """The error for an object past the size limit."""
+        return cls(f"The object is larger than the limit of {limit} bytes.")
+
 
 class UnsupportedMediaType(MosError):
     """The body's declared content type is not one this endpoint accepts."""

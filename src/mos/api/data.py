@@ -104,7 +104,7 @@ def upload_multipart() -> tuple[dict[str, Any], int]:
     objects = services().objects
     length = request.content_length
     if length is not None and length > objects.max_object_size + MULTIPART_OVERHEAD:
-        raise TooLarge(f"The object is larger than the limit of {objects.max_object_size} bytes.")
+        raise TooLarge.over(objects.max_object_size)
     upload = MultipartUpload(request.stream, boundary.encode("latin-1"), length)
     blob = objects.write_blob(upload.file_chunks())
     if not upload.saw_file:
@@ -142,7 +142,7 @@ def upload_raw(identifier: str) -> tuple[dict[str, Any], int]:
     objects = services().objects
     length = request.content_length
     if length is not None and length > objects.max_object_size:
-        raise TooLarge(f"The object is larger than the limit of {objects.max_object_size} bytes.")
+        raise TooLarge.over(objects.max_object_size)
     blob = objects.write_blob(raw_chunks(request.stream, length), expected)
     record, created = objects.put(
         current_user().id,

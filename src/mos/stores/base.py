@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,26 +55,6 @@ class BlobInfo:
     size: int
     sha256: str
     md5: str | None = None
-
-
-class StreamDigests:
-    """SHA-256 of a stream, and MD5 only on request: MD5 runs at half SHA-256's speed here
-    (no hardware help) and is needed only to check a client's Content-MD5."""
-
-    def __init__(self, md5: bool) -> None:
-        self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
-
-    def update(self, chunk: bytes) -> None:
-        """Feed the next piece (hashlib releases the GIL for large pieces)."""
-        self._sha256.update(chunk)
-        if self._md5 is not None:
-            self._md5.update(chunk)
-
-    def info(self, blob_id: str, size: int) -> BlobInfo:
-        """The BlobInfo of the finished stream."""
-        md5 = self._md5.hexdigest() if self._md5 is not None else None
-        return BlobInfo(blob_id=blob_id, size=size, sha256=self._sha256.hexdigest(), md5=md5)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mos.errors import InsufficientStorage, TooLarge, Unavailable
-from mos.stores.base import BlobInfo, BlobMissing, Leftover, StreamDigests
+from mos.stores.base import BlobInfo, BlobMissing, Leftover
+from mos.stores.digests import StreamDigests
 from mos.stores.writeback import start_writeback
 
 # Hand the kernel each 8 MiB of a large upload as it arrives (see stores/writeback.py).
@@ -80,37 +81,37 @@ class FileSystemBlobStore:
         """Write chunks to a temp file while hashing, then make it durable under a new id."""
         blob_id = uuid.uuid4().hex
         temp = self.temp_dir / f"{blob_id}.part"
-        digests = StreamDigests(md5)
-        size = flushed = 0
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with open(fd, "wb", buffering=0) as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_size:
-                        raise TooLarge(f"The object is larger than the limit of {max_size} bytes.")
-                    digests.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[out.write(view) or 0 :]
-                    if size - flushed >= WRITEBACK_STEP:
-                        start_writeback(fd, flushed, size - flushed)
-                        flushed = size
-                os.fsync(out.fileno())
-            final = self.path_of(blob_id)
-            final.parent.mkdir(mode=0o700, exist_ok=True)
-            os.rename(temp, final)
-            # The new name must be durable before a row may point at it: fsync its folder.
-            # The temp folder is not fsynced: if a crash brought the old name back, it would
-            # be a second link to the same bytes, a temp leftover that fsck removes.
-            _fsync_dir(final.parent)
-            self._make_shard_durable(final.parent)
-        except BaseException as exc:
-            _unlink_quietly(temp)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise InsufficientStorage() from exc
-            raise
-        return digests.info(blob_id, size)
+        with StreamDigests(md5) as digests:
+            size = flushed = 0
+            try:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                with open(fd, "wb", buffering=0) as out:
+                    for chunk in chunks:
+                        size += len(chunk)
+                        if size > max_size:
+                            raise TooLarge.over(max_size)
+                        digests.update(chunk)
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[out.write(view) or 0 :]
+                        if size - flushed >= WRITEBACK_STEP:
+                            start_writeback(fd, flushed, size - flushed)
+                            flushed = size
+                    os.fsync(out.fileno())
+                final = self.path_of(blob_id)
+                final.parent.mkdir(mode=0o700, exist_ok=True)
+                os.rename(temp, final)
+                # The new name must be durable before a row may point at it: fsync its folder.
+                # The temp folder is not fsynced: if a crash brought the old name back, it would
+                # be a second link to the same bytes, a temp leftover that fsck removes.
+                _fsync_dir(final.parent)
+                self._make_shard_durable(final.parent)
+            except BaseException as exc:
+                _unlink_quietly(temp)
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise InsufficientStorage() from exc
+                raise
+            return digests.info(blob_id, size)
 
     def open(self, blob_id: str) -> BinaryIO:
         """Open a blob for reading."""

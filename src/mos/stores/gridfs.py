@@ -18,7 +18,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from mos.errors import TooLarge, Unavailable
-from mos.stores.base import BlobInfo, BlobMissing, Leftover, StreamDigests
+from mos.stores.base import BlobInfo, BlobMissing, Leftover
+from mos.stores.digests import StreamDigests
 from mos.stores.mongo import MAJORITY, Document, translated
 
 log = logging.getLogger("mos")
@@ -86,44 +87,45 @@ class GridFSBlobStore:
     def put(self, chunks: Iterable[bytes], max_size: int, md5: bool = False) -> BlobInfo:
         """Stream chunks into GridFS; the files document is written last, once all is there."""
         blob_id = uuid.uuid4().hex
-        digests = StreamDigests(md5)
-        size = n = 0
-        pending = bytearray()
-        batch: list[Document] = []
-        self._uploads.insert_one({"_id": blob_id, "touched": time.time()})
-        try:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > max_size:
-                    raise TooLarge(f"The object is larger than the limit of {max_size} bytes.")
-                digests.update(chunk)
-                pending += chunk
-                while len(pending) >= CHUNK_SIZE:
-                    batch.append({"files_id": blob_id, "n": n, "data": bytes(pending[:CHUNK_SIZE])})
-                    del pending[:CHUNK_SIZE]
-                    n += 1
-                    if len(batch) == WRITE_BATCH:
-                        self._write_batch(blob_id, batch)
-                        batch = []
-            if pending:
-                batch.append({"files_id": blob_id, "n": n, "data": bytes(pending)})
-            if batch:
-                self._write_batch(blob_id, batch)
-            # Claim our own marker: if fsck claimed it first, our chunks may be gone.
-            if self._uploads.find_one_and_delete({"_id": blob_id}) is None:
-                raise Unavailable("the upload stalled for so long that fsck removed it")
-            self._files.insert_one({
-                "_id": blob_id, "length": size, "chunkSize": CHUNK_SIZE,
-                "uploadDate": datetime.now(UTC), "filename": blob_id, "metadata": {},
-            })
-        except BaseException:
-            # If MongoDB is gone this cannot run; the chunks then stay as a leftover that
-            # fsck reports and removes once the marker is stale.
-            with contextlib.suppress(Exception):
-                self._chunks.delete_many({"files_id": blob_id})
-                self._uploads.delete_one({"_id": blob_id})
-            raise
-        return digests.info(blob_id, size)
+        with StreamDigests(md5) as digests:
+            size = n = 0
+            pending = bytearray()
+            batch: list[Document] = []
+            self._uploads.insert_one({"_id": blob_id, "touched": time.time()})
+            try:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise TooLarge.over(max_size)
+                    digests.update(chunk)
+                    pending += chunk
+                    while len(pending) >= CHUNK_SIZE:
+                        piece = bytes(pending[:CHUNK_SIZE])
+                        batch.append({"files_id": blob_id, "n": n, "data": piece})
+                        del pending[:CHUNK_SIZE]
+                        n += 1
+                        if len(batch) == WRITE_BATCH:
+                            self._write_batch(blob_id, batch)
+                            batch = []
+                if pending:
+                    batch.append({"files_id": blob_id, "n": n, "data": bytes(pending)})
+                if batch:
+                    self._write_batch(blob_id, batch)
+                # Claim our own marker: if fsck claimed it first, our chunks may be gone.
+                if self._uploads.find_one_and_delete({"_id": blob_id}) is None:
+                    raise Unavailable("the upload stalled for so long that fsck removed it")
+                self._files.insert_one({
+                    "_id": blob_id, "length": size, "chunkSize": CHUNK_SIZE,
+                    "uploadDate": datetime.now(UTC), "filename": blob_id, "metadata": {},
+                })
+            except BaseException:
+                # If MongoDB is gone this cannot run; the chunks then stay as a leftover that
+                # fsck reports and removes once the marker is stale.
+                with contextlib.suppress(Exception):
+                    self._chunks.delete_many({"files_id": blob_id})
+                    self._uploads.delete_one({"_id": blob_id})
+                raise
+            return digests.info(blob_id, size)
 
     def _write_batch(self, blob_id: str, batch: list[Document]) -> None:
         self._chunks.insert_many(batch, ordered=True)
