@@ -45,10 +45,12 @@ class GridFSBlobStore:
     - A reader fetches chunks as it goes, so deleting a blob at once would cut off a download
       in progress. delete() only marks the blob; a background thread (and `mos fsck --repair`)
       purges marked blobs once `delete_grace` seconds have passed.
-    - An unfinished upload is a set of chunks without a files document. Each upload keeps a
-      marker in `blobs.uploads`, refreshed after every batch; fsck may only remove the chunks
-      of an upload whose marker it has claimed (deleted) as stale, and an upload whose marker
-      was claimed fails instead of committing a file with missing chunks.
+    - An unfinished upload is a set of chunks without a files document. An upload larger than
+      one batch keeps a marker in `blobs.uploads`, refreshed after every batch; fsck may only
+      remove the chunks of an upload whose marker it has claimed (deleted) as stale, and an
+      upload whose marker was claimed fails instead of committing a file with missing chunks.
+      A smaller upload writes its chunks and files document back to back, so its chunks are
+      never older than fsck's --min-age while it runs.
     - pymongo's GridIn holds 32 MiB per upload and its reader 16 MiB per download; this class
       writes and reads a few chunks at a time instead.
     """
@@ -91,7 +93,9 @@ class GridFSBlobStore:
             size = n = 0
             pending = bytearray()
             batch: list[Document] = []
-            self._uploads.insert_one({"_id": blob_id, "touched": time.time()})
+            # The marker exists only for uploads that write before their end: one that fits
+            # in a single final batch writes its chunks and its files document back to back.
+            marked = False
             try:
                 for chunk in chunks:
                     size += len(chunk)
@@ -105,14 +109,19 @@ class GridFSBlobStore:
                         del pending[:CHUNK_SIZE]
                         n += 1
                         if len(batch) == WRITE_BATCH:
+                            if not marked:
+                                self._uploads.insert_one({"_id": blob_id, "touched": time.time()})
+                                marked = True
                             self._write_batch(blob_id, batch)
                             batch = []
                 if pending:
                     batch.append({"files_id": blob_id, "n": n, "data": bytes(pending)})
-                if batch:
+                if batch and marked:
                     self._write_batch(blob_id, batch)
+                elif batch:
+                    self._chunks.insert_many(batch, ordered=True)
                 # Claim our own marker: if fsck claimed it first, our chunks may be gone.
-                if self._uploads.find_one_and_delete({"_id": blob_id}) is None:
+                if marked and self._uploads.find_one_and_delete({"_id": blob_id}) is None:
                     raise Unavailable("the upload stalled for so long that fsck removed it")
                 self._files.insert_one({
                     "_id": blob_id, "length": size, "chunkSize": CHUNK_SIZE,
@@ -123,7 +132,8 @@ class GridFSBlobStore:
                 # fsck reports and removes once the marker is stale.
                 with contextlib.suppress(Exception):
                     self._chunks.delete_many({"files_id": blob_id})
-                    self._uploads.delete_one({"_id": blob_id})
+                    if marked:
+                        self._uploads.delete_one({"_id": blob_id})
                 raise
             return digests.info(blob_id, size)
 
