@@ -26,6 +26,7 @@ class StreamDigests:
         self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def __enter__(self) -> StreamDigests:
         return self
@@ -54,7 +55,11 @@ class StreamDigests:
     def _run(self) -> None:
         assert self._queue is not None
         while (chunk := self._queue.get()) is not None:
-            self._hash(chunk)
+            if self._error is None:
+                try:
+                    self._hash(chunk)
+                except BaseException as exc:  # kept for the caller; the queue keeps draining
+                    self._error = exc
 
     def _stop(self) -> None:
         if self._thread is not None and self._queue is not None:
@@ -65,5 +70,7 @@ class StreamDigests:
     def info(self, blob_id: str, size: int) -> BlobInfo:
         """The BlobInfo of the finished stream (waits for the helper to catch up)."""
         self._stop()
+        if self._error is not None:
+            raise self._error
         md5 = self._md5.hexdigest() if self._md5 is not None else None
         return BlobInfo(blob_id=blob_id, size=size, sha256=self._sha256.hexdigest(), md5=md5)

@@ -36,6 +36,7 @@ class FileSystemBlobStore:
         self.temp_dir = root / "tmp"
         for d in (self.root, self.blob_dir, self.temp_dir):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _fsync_dir(self.root)  # blobs/ and tmp/ themselves must be durable entries
         # Shard folders whose entry in their parent this process has fsynced (or created and
         # fsynced): a folder another writer made may not be durable yet, so the first use
         # here fsyncs its parent once, whoever made it.
@@ -101,10 +102,10 @@ class FileSystemBlobStore:
                 final = self.path_of(blob_id)
                 final.parent.mkdir(mode=0o700, exist_ok=True)
                 os.rename(temp, final)
-                # The new name must be durable before a row may point at it: fsync its folder.
-                # The temp folder is not fsynced: if a crash brought the old name back, it would
-                # be a second link to the same bytes, a temp leftover that fsck removes.
+                # Every folder the rename changed: the new name must be durable before a row
+                # may point at it, and the old one must not come back after a crash.
                 _fsync_dir(final.parent)
+                _fsync_dir(self.temp_dir)
                 self._make_shard_durable(final.parent)
             except BaseException as exc:
                 _unlink_quietly(temp)

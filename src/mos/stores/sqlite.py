@@ -74,8 +74,14 @@ def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         store = args[0]
         assert isinstance(store, SQLiteMetadataStore)
-        with store._writer:
+        # Bounded like SQLite's own wait: a writer stuck behind a long lock answers 503 in
+        # about busy_timeout, instead of each queued thread adding its own busy_timeout.
+        if not store._writer.acquire(timeout=store.busy_timeout_ms / 1000):
+            raise Unavailable("the metadata store is busy")
+        try:
             return fn(*args, **kwargs)
+        finally:
+            store._writer.release()
 
     return wrapper
 
@@ -106,8 +112,13 @@ class SQLiteMetadataStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+        # A lock held by another thread at a fork would stay held in the child for ever.
+        os.register_at_fork(after_in_child=self._reset_writer_lock)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
+
+    def _reset_writer_lock(self) -> None:
+        self._writer = threading.Lock()
 
     def prepare(self) -> None:
         """The schema is migrated when the store opens; nothing more to do."""

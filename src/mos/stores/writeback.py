@@ -20,7 +20,8 @@ def _load() -> Callable[[int, int, int], None]:
     fn.restype = ctypes.c_int
 
     def start(fd: int, offset: int, length: int) -> None:
-        # A failure here only means no head start; the fsync at the end still decides.
+        # A failure here only means no head start; the fsync at the end still decides. Never
+        # add SYNC_FILE_RANGE_WAIT_AFTER: it would consume a write error the fsync must see.
         fn(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
     return start

@@ -1,0 +1,57 @@
+"""Store internals that the contract suite cannot see: lock waits and the hashing helper."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mos.errors import Unavailable
+from mos.stores.digests import PIPELINE_MIN, StreamDigests
+from mos.stores.sqlite import SQLiteMetadataStore
+
+
+def test_queued_writers_do_not_add_up_their_waits(tmp_path: Path) -> None:
+    """With the database locked by another process, every queued writer gives up in about
+    one busy timeout, not one per writer ahead of it."""
+    store = SQLiteMetadataStore(tmp_path / "m.db", busy_timeout_ms=300)
+    other = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    waits: list[float] = []
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        started = time.monotonic()
+        try:
+            store.create_user(f"user{i}", "hash", datetime.now(UTC))
+        except Unavailable as exc:
+            errors.append(exc)
+        waits.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.execute("ROLLBACK")
+    other.close()
+    assert len(errors) == 6
+    # Stacked waits would reach 6 x 0.3 s for the last writer.
+    assert max(waits) < 1.2, waits
+    store.create_user("after", "hash", datetime.now(UTC))
+    store.close()
+
+
+def test_hashing_helper_errors_reach_the_caller() -> None:
+    """A failure in the helper thread is raised by info(), and nothing hangs."""
+    digests = StreamDigests(md5=False)
+    with digests:
+        digests.update(b"x" * PIPELINE_MIN)
+        digests.update("not bytes" * PIPELINE_MIN)  # type: ignore[arg-type]
+        digests.update(b"y" * PIPELINE_MIN)
+        with pytest.raises(TypeError):
+            digests.info("0" * 32, 3 * PIPELINE_MIN)
