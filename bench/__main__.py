@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.compare import main as compare
 
         return compare(argv[1:])
+    if argv[:1] == ["profile"]:
+        from bench.profile import main as profile
+
+        return profile(argv[1:])
     args = parse_args(argv)
     t0 = time.monotonic()
     if args.url:
