@@ -19,7 +19,6 @@ from mos.errors import BadRequest, InvalidIdentifier, InvalidMetadata
 from mos.services.names import (
     MAX_FIELD_VALUE_BYTES,
     MAX_FIELDS,
-    MAX_IDENTIFIER_BYTES,
     MAX_METADATA_BYTES,
     check_content_type,
     check_identifier,
@@ -156,8 +155,6 @@ class MultipartUpload:
         if name == IDENTIFIER_FIELD:
             if self.identifier is not None:
                 raise InvalidIdentifier("file_identifier is given more than once.")
-            if len(raw) > MAX_IDENTIFIER_BYTES:
-                raise InvalidIdentifier("A file identifier is 1-1024 bytes of UTF-8.")
             # Judge it as soon as it arrives, so a bad one stops the upload early.
             self.identifier = check_identifier(value)
             return

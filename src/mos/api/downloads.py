@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import IO, BinaryIO, cast
 from urllib.parse import quote
 
@@ -70,7 +71,7 @@ def object_response(request: Request, record: ObjectRecord, f: BinaryIO) -> Resp
 
 def _response(request: Request, record: ObjectRecord, f: BinaryIO) -> Response:
     check_preconditions(request, record)
-    last_modified = record.updated_at.replace(microsecond=0)
+    last_modified = last_modified_of(record)
     resp = Response(status=200)
     resp.set_etag(record.sha256)
     resp.last_modified = last_modified
@@ -116,6 +117,11 @@ def _read_exactly(f: BinaryIO, length: int) -> bytes:
     return b"".join(parts)
 
 
+def last_modified_of(record: ObjectRecord) -> datetime:
+    """Last-Modified: the last change, to the second as HTTP dates carry it."""
+    return record.updated_at.replace(microsecond=0)
+
+
 def check_preconditions(request: Request, record: ObjectRecord) -> None:
     """If-Match, else If-Unmodified-Since: 412 when they fail."""
     if "If-Match" in request.headers:
@@ -123,7 +129,7 @@ def check_preconditions(request: Request, record: ObjectRecord) -> None:
             raise PreconditionFailed()
     elif (
         request.if_unmodified_since is not None
-        and record.updated_at.replace(microsecond=0) > request.if_unmodified_since
+        and last_modified_of(record) > request.if_unmodified_since
     ):
         raise PreconditionFailed()
 
@@ -142,7 +148,7 @@ def requested_range(request: Request, record: ObjectRecord) -> tuple[int, int] |
         if cond.etag is not None:
             if cond.etag != record.sha256:
                 return None
-        elif cond.date is None or cond.date != record.updated_at.replace(microsecond=0):
+        elif cond.date is None or cond.date != last_modified_of(record):
             return None
     if _EMPTY_SUFFIX.fullmatch(header):
         raise RangeNotSatisfiable(record.size)  # bytes=-0 asks for no byte at all

@@ -20,12 +20,6 @@ class FsckReport:
     young_skipped: int = 0
     removed: int = 0
 
-    @property
-    def clean(self) -> bool:
-        """Nothing wrong was found."""
-        return not (self.orphan_blobs or self.temp_files or self.missing_blobs
-                    or self.corrupt_blobs)
-
 
 def fsck(
     meta: MetadataStore,
@@ -42,9 +36,7 @@ def fsck(
     """
     now = time.time() if now is None else now
     report = FsckReport()
-    referenced: dict[str, tuple[str, str, str]] = {}
-    for blob_id, owner_id, identifier in meta.iter_blob_refs():
-        referenced[blob_id] = (blob_id, owner_id, identifier)
+    referenced = {blob_id for blob_id, _owner, _identifier in meta.iter_blob_refs()}
     for blob in blobs.iter_blobs():
         if blob.name in referenced:
             continue

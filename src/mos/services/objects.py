@@ -267,10 +267,6 @@ class ObjectService:
                 )
         raise Conflict("The object changed too often to be patched; retry.", code="conflict")
 
-    def usage(self, owner_id: str) -> tuple[int, int]:
-        """(objects, bytes) the owner keeps."""
-        return self.meta.usage(owner_id)
-
 
 def _matches(current: ObjectRecord | None, if_match: list[str]) -> bool:
     if current is None:

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -131,26 +131,14 @@ class FileSystemBlobStore:
 
     def iter_blobs(self) -> list[Leftover]:
         """Walk the shard folders."""
-        return list(self._iter_blobs())
-
-    def _iter_blobs(self) -> Iterator[Leftover]:
-        for dirpath, _dirs, files in os.walk(self.blob_dir):
-            for name in files:
-                if _BLOB_ID.fullmatch(name):
-                    found = _leftover(Path(dirpath) / name)
-                    if found:
-                        yield found
+        paths = (Path(d) / n for d, _dirs, names in os.walk(self.blob_dir) for n in names
+                 if _BLOB_ID.fullmatch(n))
+        return [found for p in paths if (found := _leftover(p))]
 
     def iter_temp(self) -> list[Leftover]:
         """List temp files of unfinished writes."""
-        return list(self._iter_temp())
-
-    def _iter_temp(self) -> Iterator[Leftover]:
-        for entry in os.scandir(self.temp_dir):
-            if _TEMP_NAME.fullmatch(entry.name):
-                found = _leftover(Path(entry.path))
-                if found:
-                    yield found
+        paths = (Path(e.path) for e in os.scandir(self.temp_dir) if _TEMP_NAME.fullmatch(e.name))
+        return [found for p in paths if (found := _leftover(p))]
 
     def remove_temp(self, name: str, older_than: float) -> None:
         """Remove one temp file unless it was written to since older_than."""
