@@ -107,7 +107,8 @@ def build_services(settings: Settings, prepare: bool = True) -> Services:
         blobs=blobs,
         accounts=AccountService(meta, hasher),
         tokens=TokenService(secret, settings.access_token_ttl),
-        objects=ObjectService(meta, blobs, settings.max_object_size),
+        objects=ObjectService(meta, blobs, settings.max_object_size,
+                              inline_max=settings.inline_max),
     )
 
 

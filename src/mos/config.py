@@ -8,7 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mos.services.objects import INLINE_MAX
+
 GIB = 1024**3
+# A row (or a MongoDB document, 16 MiB at most) stays small; larger objects stream to blobs.
+MAX_INLINE = 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -35,6 +39,9 @@ class Settings:
     client_timeout: float = 60.0
     # How long GridFS keeps a deleted or replaced blob for downloads already reading it.
     gridfs_delete_grace: float = 3600.0
+    # Objects up to this many bytes live in their metadata row (one commit stores them);
+    # 0 sends every object to the blob store.
+    inline_max: int = INLINE_MAX
     # argon2id cost; the defaults are RFC 9106's second recommended profile.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -67,6 +74,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "MOS_LOGIN_MAX_FAILURES": ("login_max_failures", int),
     "MOS_CLIENT_TIMEOUT": ("client_timeout", float),
     "MOS_GRIDFS_DELETE_GRACE": ("gridfs_delete_grace", float),
+    "MOS_INLINE_MAX": ("inline_max", int),
     "MOS_ARGON2_TIME_COST": ("argon2_time_cost", int),
     "MOS_ARGON2_MEMORY_KIB": ("argon2_memory_kib", int),
     "MOS_ARGON2_PARALLELISM": ("argon2_parallelism", int),
@@ -103,6 +111,8 @@ def _validated(s: Settings) -> Settings:
         raise ConfigError("MOS_CLIENT_TIMEOUT must be a positive number of seconds")
     if s.gridfs_delete_grace < 0:
         raise ConfigError("MOS_GRIDFS_DELETE_GRACE must not be negative")
+    if not 0 <= s.inline_max <= MAX_INLINE:
+        raise ConfigError(f"MOS_INLINE_MAX must be between 0 and {MAX_INLINE} bytes")
     if s.argon2_memory_kib < 8 * s.argon2_parallelism:
         raise ConfigError("argon2 memory must be at least 8 KiB per lane")
     scheme = s.resolved_metadata_url.split(":", 1)[0]

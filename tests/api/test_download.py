@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+# Every test runs with small bodies in their rows and in blob files (tests/api/conftest.py).
+BOTH_BYTE_HOMES = True
+
 if TYPE_CHECKING:
     from conftest import Api
 

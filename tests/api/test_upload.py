@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# Every test runs with small bodies in their rows and in blob files (tests/api/conftest.py).
+BOTH_BYTE_HOMES = True
+
 if TYPE_CHECKING:
     from conftest import Api
 
@@ -26,7 +29,7 @@ def sha(data: bytes) -> str:
 
 
 def assert_nothing_stored(api: Api, blobs: int = 0) -> None:
-    """No temp file is left, and exactly `blobs` blob files exist."""
+    """No temp file is left, and exactly `blobs` copies of bytes are stored."""
     assert api.stored() == (blobs, 0)
 
 

@@ -206,3 +206,37 @@ def test_concurrent_writes_each_get_their_own_outcome(
     for name in stored:
         row = meta.get_object(o["u"], name)
         assert row is not None and outcomes[int(row.blob_id, 16)] == "ok"
+
+
+def test_inline_bytes_round_trip_and_swap_away(meta: MetadataStore, o: dict[str, str]) -> None:
+    """A row keeps a small object's bytes exactly; a swap to a blob-backed version drops them."""
+    data = bytes(range(256)) * 16 + b"\x00"  # every byte value, a NUL at the end
+    rec = record(o["u"], "small", "1" * 32, size=len(data), inline=data)
+    meta.insert_object(rec)
+    got = meta.get_object(o["u"], "small")
+    assert got == rec and got is not None and got.inline == data
+    assert meta.iter_inline_refs() == [("1" * 32, o["u"], "small")]
+    assert meta.iter_blob_refs() == []
+    on_disk = replace(rec, blob_id="2" * 32, inline=None, revision=2)
+    assert meta.swap_object(on_disk, rec)
+    assert meta.get_object(o["u"], "small") == on_disk
+    assert meta.iter_inline_refs() == []
+    assert meta.iter_blob_refs() == [("2" * 32, o["u"], "small")]
+    back = replace(on_disk, blob_id="3" * 32, inline=b"", size=0, revision=3)
+    assert meta.swap_object(back, on_disk)
+    assert meta.get_object(o["u"], "small") == back  # empty bytes are not "no bytes"
+    assert meta.iter_inline_refs() == [("3" * 32, o["u"], "small")]
+
+
+def test_inline_bytes_survive_metadata_patch_and_come_back_on_delete(
+    meta: MetadataStore, o: dict[str, str]
+) -> None:
+    """Patching user metadata keeps the bytes; the deleted row hands them back."""
+    rec = record(o["u"], "small", inline=b"abc")
+    meta.insert_object(rec)
+    assert meta.set_metadata(o["u"], "small", {"x": "y"}, NOW, rec)
+    patched = meta.get_object(o["u"], "small")
+    assert patched is not None and patched.inline == b"abc" and patched.metadata == {"x": "y"}
+    gone = meta.delete_object(o["u"], "small")
+    assert gone is not None and gone.inline == b"abc"
+    assert meta.iter_inline_refs() == []

@@ -28,5 +28,9 @@ def blobs(tmp_path: Path) -> FileSystemBlobStore:
 
 @pytest.fixture
 def objects(meta: SQLiteMetadataStore, blobs: FileSystemBlobStore) -> ObjectService:
-    """The object service with a 1 MiB limit."""
-    return ObjectService(meta, blobs, max_object_size=1024 * 1024)
+    """The object service with a 1 MiB limit; every body goes to the blob store.
+
+    These tests are about the blob store's bookkeeping, so nothing is kept inline (the small
+    objects that live in their rows have tests of their own, in test_inline_objects.py).
+    """
+    return ObjectService(meta, blobs, max_object_size=1024 * 1024, inline_max=0)

@@ -16,6 +16,9 @@ def test_defaults() -> None:
     assert s.access_token_ttl == 3600 and s.max_object_size == 5 * 1024**3
     assert s.login_max_failures == 10 and s.blob_store == "filesystem"
     assert s.resolved_metadata_url.startswith("sqlite:///") and s.workers >= 1
+    assert s.inline_max == 64 * 1024
+    assert load_settings({"MOS_INLINE_MAX": "0"}).inline_max == 0
+    assert load_settings({"MOS_INLINE_MAX": str(1024 * 1024)}).inline_max == 1024 * 1024
 
 
 def test_environment_and_flags() -> None:
@@ -36,6 +39,9 @@ def test_environment_and_flags() -> None:
         {"MOS_BLOB_STORE": "s3"},
         {"MOS_JWT_SECRET": "short"},
         {"MOS_MAX_OBJECT_SIZE": "-1"},
+        {"MOS_INLINE_MAX": "-1"},
+        {"MOS_INLINE_MAX": str(1024 * 1024 + 1)},
+        {"MOS_INLINE_MAX": "64k"},
     ],
 )
 def test_bad_settings(env: dict[str, str]) -> None:

@@ -189,7 +189,7 @@ def test_unclear_write_keeps_the_new_blob(tmp_path: Path, blobs: FileSystemBlobS
     """When the store may have applied the write, the bytes stay: the row may point at them."""
     meta = LostAcknowledgement(tmp_path / "lost.db")
     owner = meta.create_user("alice", "hash", NOW).id
-    objects = ObjectService(meta, blobs, max_object_size=1024)
+    objects = ObjectService(meta, blobs, max_object_size=1024, inline_max=0)
     with pytest.raises(Unavailable):
         objects.create(owner, upload(), objects.write_blob([b"first"]))
     _record, f = objects.open(owner, "a/b.txt")

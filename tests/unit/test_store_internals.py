@@ -55,3 +55,28 @@ def test_hashing_helper_errors_reach_the_caller() -> None:
         digests.update(b"y" * PIPELINE_MIN)
         with pytest.raises(TypeError):
             digests.info("0" * 32, 3 * PIPELINE_MIN)
+
+
+def test_a_version_1_database_gains_the_inline_column(tmp_path: Path) -> None:
+    """A metadata file written before small objects lived in rows opens, and its rows read."""
+    from mos.stores.sqlite import _MIGRATIONS
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(_MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    old.execute("INSERT INTO users VALUES ('u1', 'alice', 'h', 0)")
+    old.execute(
+        "INSERT INTO objects VALUES ('u1', CAST('a.txt' AS BLOB), ?, 'a.txt', 'text/plain',"
+        " 3, ?, 0, 0, '{}', 1)", ("b" * 32, "0" * 64),
+    )
+    old.commit()
+    old.close()
+    store = SQLiteMetadataStore(path)
+    try:
+        row = store.get_object("u1", "a.txt")
+        assert row is not None and row.blob_id == "b" * 32 and row.inline is None
+        assert store.iter_blob_refs() == [("b" * 32, "u1", "a.txt")]
+        version = store._conn().execute("PRAGMA user_version").fetchone()[0]
+        assert version == len(_MIGRATIONS) == 2
+    finally:
+        store.close()

@@ -58,6 +58,9 @@ def fsck(
             report.missing_blobs.append(ref)
         elif verify and not _hash_matches(meta, blobs, ref):
             report.corrupt_blobs.append(ref)
+    if verify:
+        report.corrupt_blobs += [ref for ref in meta.iter_inline_refs()
+                                 if not _inline_matches(meta, ref)]
     if repair:
         for blob in report.orphan_blobs:
             blobs.delete(blob.name)
@@ -66,6 +69,13 @@ def fsck(
             blobs.remove_temp(temp.name, older_than=now - min_age)
             report.removed += 1
     return report
+
+
+def _inline_matches(meta: MetadataStore, ref: tuple[str, str, str]) -> bool:
+    record = meta.get_object(ref[1], ref[2])
+    if record is None or record.blob_id != ref[0] or record.inline is None:
+        return True  # replaced or deleted meanwhile: nothing to judge
+    return hashlib.sha256(record.inline).hexdigest() == record.sha256
 
 
 def _hash_matches(meta: MetadataStore, blobs: BlobStore, ref: tuple[str, str, str]) -> bool:

@@ -45,6 +45,9 @@ class ObjectRecord:
     updated_at: datetime
     metadata: dict[str, str] = field(default_factory=dict)
     revision: int = 1
+    # The bytes themselves, for objects small enough to live in their row (no blob file);
+    # blob_id is then still a fresh id, so compare-and-swap tells versions apart.
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class BlobInfo:
     size: int
     sha256: str
     md5: str | None = None
+    # Set when the bytes were kept in memory for the metadata row instead of the blob store.
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,10 @@ class MetadataStore(Protocol):
         """(number of objects, total bytes) of the owner."""
 
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
-        """(blob_id, owner_id, identifier) of every object row, for fsck."""
+        """(blob_id, owner_id, identifier) of every row whose bytes are in the blob store."""
+
+    def iter_inline_refs(self) -> list[tuple[str, str, str]]:
+        """(blob_id, owner_id, identifier) of every row that holds its bytes inline."""
 
 
 class BlobStore(Protocol):

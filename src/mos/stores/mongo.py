@@ -228,9 +228,17 @@ class MongoMetadataStore:
 
     @translated
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
-        """Every row's blob, for fsck (read whole, so driver errors surface here)."""
+        """Rows with bytes in the blob store, for fsck (read whole, so errors surface here)."""
+        return self._refs({"inline": None})  # also matches documents without the field
+
+    @translated
+    def iter_inline_refs(self) -> list[tuple[str, str, str]]:
+        """Rows that hold their bytes, for fsck --verify."""
+        return self._refs({"inline": {"$ne": None}})
+
+    def _refs(self, query: Document) -> list[tuple[str, str, str]]:
         projection = {"blob_id": 1, "owner_id": 1, "identifier": 1}
-        docs = self._objects.find({}, projection)
+        docs = self._objects.find(query, projection)
         return [(d["blob_id"], d["owner_id"], d["identifier"]) for d in docs]
 
 
@@ -260,6 +268,8 @@ def _document(r: ObjectRecord) -> Document:
         "filename": r.filename, "content_type": r.content_type, "size": r.size,
         "sha256": r.sha256, "created_at": _ms(r.created_at), "updated_at": _ms(r.updated_at),
         "metadata": _pairs(r.metadata), "revision": r.revision,
+        # Always present (None when the bytes are in the blob store), so a swap clears it.
+        "inline": r.inline,
     }
 
 
@@ -270,7 +280,13 @@ def _record(d: Document) -> ObjectRecord:
         sha256=d["sha256"], created_at=d["created_at"].astimezone(UTC),
         updated_at=d["updated_at"].astimezone(UTC),
         metadata={p["k"]: p["v"] for p in d["metadata"]}, revision=int(d["revision"]),
+        inline=_bytes_or_none(d.get("inline")),
     )
+
+
+def _bytes_or_none(value: Any) -> bytes | None:
+    # BSON binary comes back as bytes, or as bson.Binary for subtypes other than 0.
+    return None if value is None else bytes(value)
 
 
 def _user(d: Document | None) -> UserRecord | None:

@@ -44,6 +44,8 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (owner_id, identifier)
     ) WITHOUT ROWID;
     """,
+    # Small objects keep their bytes in the row: one commit (one fsync) stores them.
+    "ALTER TABLE objects ADD COLUMN inline_data BLOB",
 ]
 
 
@@ -220,9 +222,7 @@ class SQLiteMetadataStore:
         """Insert a row; the primary key makes concurrent creators race fairly."""
         try:
             self._conn().execute(
-                "INSERT INTO objects (owner_id, identifier, blob_id, filename, content_type,"
-                " size, sha256, created_at, updated_at, metadata, revision)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO objects ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 - constant columns
                 _row(record),
             )
         except sqlite3.IntegrityError as exc:
@@ -236,12 +236,12 @@ class SQLiteMetadataStore:
         """Compare-and-swap the whole row on its blob id and revision."""
         cur = self._conn().execute(
             "UPDATE objects SET blob_id=?, filename=?, content_type=?, size=?, sha256=?,"
-            " updated_at=?, metadata=?, revision=?"
+            " updated_at=?, metadata=?, revision=?, inline_data=?"
             " WHERE owner_id=? AND identifier=? AND blob_id=? AND revision=?",
             (
                 record.blob_id, record.filename, record.content_type, record.size,
                 record.sha256, _micros(record.updated_at),
-                json.dumps(record.metadata, ensure_ascii=False), record.revision,
+                json.dumps(record.metadata, ensure_ascii=False), record.revision, record.inline,
                 record.owner_id, record.identifier.encode(), expected.blob_id,
                 expected.revision,
             ),
@@ -323,14 +323,24 @@ class SQLiteMetadataStore:
 
     @_translated
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
-        """Every row's blob, for fsck (read whole, so driver errors surface here)."""
-        rows = self._conn().execute("SELECT blob_id, owner_id, identifier FROM objects")
+        """Rows with bytes in the blob store, for fsck (read whole, so errors surface here)."""
+        return self._refs("inline_data IS NULL")
+
+    @_translated
+    def iter_inline_refs(self) -> list[tuple[str, str, str]]:
+        """Rows that hold their bytes, for fsck --verify."""
+        return self._refs("inline_data IS NOT NULL")
+
+    def _refs(self, where: str) -> list[tuple[str, str, str]]:
+        rows = self._conn().execute(
+            f"SELECT blob_id, owner_id, identifier FROM objects WHERE {where}"  # noqa: S608 - where is one of two literals
+        )
         return [(blob_id, owner_id, bytes(ident).decode()) for blob_id, owner_id, ident in rows]
 
 
 _COLUMNS = (
     "owner_id, identifier, blob_id, filename, content_type, size, sha256,"
-    " created_at, updated_at, metadata, revision"
+    " created_at, updated_at, metadata, revision, inline_data"
 )
 
 
@@ -338,7 +348,7 @@ def _row(r: ObjectRecord) -> tuple[Any, ...]:
     return (
         r.owner_id, r.identifier.encode(), r.blob_id, r.filename, r.content_type, r.size,
         r.sha256, _micros(r.created_at), _micros(r.updated_at),
-        json.dumps(r.metadata, ensure_ascii=False), r.revision,
+        json.dumps(r.metadata, ensure_ascii=False), r.revision, r.inline,
     )
 
 
@@ -347,4 +357,5 @@ def _record(row: tuple[Any, ...]) -> ObjectRecord:
         owner_id=row[0], identifier=bytes(row[1]).decode(), blob_id=row[2], filename=row[3],
         content_type=row[4], size=row[5], sha256=row[6], created_at=_from_micros(row[7]),
         updated_at=_from_micros(row[8]), metadata=json.loads(row[9]), revision=row[10],
+        inline=row[11],
     )
