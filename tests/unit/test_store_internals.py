@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -79,4 +80,43 @@ def test_a_version_1_database_gains_the_inline_column(tmp_path: Path) -> None:
         version = store._conn().execute("PRAGMA user_version").fetchone()[0]
         assert version == len(_MIGRATIONS) == 2
     finally:
+        store.close()
+
+
+def test_writers_of_other_processes_queue_on_the_writer_lock_file(tmp_path: Path) -> None:
+    """A write waits while another process holds the flock beside the database, then runs."""
+    import fcntl
+    import subprocess
+    import sys
+
+    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(tmp_path / 'metadata.db-writer.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\n"
+         "sys.stdin.readline()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        done = threading.Event()
+        writer = threading.Thread(
+            target=lambda: (store.create_user("alice", "h", datetime.now(UTC)), done.set())
+        )
+        writer.start()
+        assert not done.wait(0.5), "the write did not wait for the other process's lock"
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert done.wait(10), "the write did not run once the lock was released"
+        writer.join()
+        assert store.get_user_by_name("alice") is not None
+        fd = os.open(tmp_path / "metadata.db-writer.lock", os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released after the write
+        os.close(fd)
+    finally:
+        holder.kill()
+        holder.wait()
         store.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -65,11 +67,14 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
-    """Let one thread of this process write at a time; the others queue on a Python lock.
+    """Let one thread of all processes on the file write at a time; the others queue.
 
     SQLite admits one writer; a thread that finds the database locked sleeps in SQLite's busy
-    handler for 1, 2, 5, 10... ms, which wastes most of the time a commit takes. Queueing here
-    leaves SQLite's busy wait to the rare case of two processes writing at once.
+    handler for 1, 2, 5, 10... ms, which wastes most of the time a commit takes. Threads of a
+    process queue on a Python lock; the one at the front then takes an flock on a lock file
+    beside the database, on which the kernel wakes the next process the moment the holder is
+    done. SQLite's busy wait is left to programs that do not take the flock (a backup, the
+    sqlite3 shell), and it bounds how long a holder can keep the flock.
     """
 
     @functools.wraps(fn)
@@ -81,7 +86,8 @@ def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
         if not store._writer.acquire(timeout=store.busy_timeout_ms / 1000):
             raise Unavailable("the metadata store is busy")
         try:
-            return fn(*args, **kwargs)
+            with store._process_writer_lock():
+                return fn(*args, **kwargs)
         finally:
             store._writer.release()
 
@@ -114,13 +120,31 @@ class SQLiteMetadataStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
-        # A lock held by another thread at a fork would stay held in the child for ever.
+        self._writer_fd: int | None = None
+        # A lock held by another thread at a fork would stay held in the child for ever, and
+        # an flock on an inherited descriptor would be shared with the parent, not exclusive.
         os.register_at_fork(after_in_child=self._reset_writer_lock)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
     def _reset_writer_lock(self) -> None:
         self._writer = threading.Lock()
+        if self._writer_fd is not None:
+            os.close(self._writer_fd)
+            self._writer_fd = None
+
+    @contextlib.contextmanager
+    def _process_writer_lock(self) -> Iterator[None]:
+        """Hold the flock on `<database>-writer.lock` (called under self._writer only)."""
+        if self._writer_fd is None:
+            self._writer_fd = os.open(
+                f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+        fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
 
     def prepare(self) -> None:
         """The schema is migrated when the store opens; nothing more to do."""
@@ -174,6 +198,10 @@ class SQLiteMetadataStore:
         for c in conns:
             c.close()
         self._local = threading.local()
+        with self._writer:
+            if self._writer_fd is not None:
+                os.close(self._writer_fd)
+                self._writer_fd = None
 
     @_translated
     def ping(self) -> None:
