@@ -359,13 +359,14 @@ def scale_insert_sqlite(db: Path, owner: str, count: int) -> None:
     """Copy the user's template row (scale/000000) count-1 times under new identifiers."""
     conn = sqlite3.connect(db, timeout=30)
     try:
+        # The template is 1 byte, so it holds its bytes inline: the copies do too.
         cols = ("owner_id, identifier, blob_id, filename, content_type, size, sha256,"
-                " created_at, updated_at, metadata, revision")
+                " created_at, updated_at, metadata, revision, inline_data")
         row = conn.execute(f"SELECT {cols} FROM objects WHERE owner_id=? AND identifier=?",  # noqa: S608
                            (owner, b"scale/000000")).fetchone()
         rows = ((row[0], f"scale/{i:06d}".encode(), *row[2:]) for i in range(1, count))
         with conn:
-            conn.executemany(f"INSERT INTO objects ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            conn.executemany(f"INSERT INTO objects ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
                              rows)
     finally:
         conn.close()
@@ -741,6 +742,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="1 MiB and 64 MiB only, 2 s per 4 KiB cell")
     p.add_argument("--mongo", action="store_true",
                    help="also measure mos on MongoDB + GridFS (SecantusDB on a free port)")
+    p.add_argument("--mongo-url", metavar="URL",
+                   help="with --mongo: a real MongoDB instead of SecantusDB; the URL names a"
+                        " throwaway database (mongodb://host/mos_bench), which the run fills")
     p.add_argument("--json", type=Path, default=RESULTS / "compare.json",
                    help="where to write the results (default bench/results/compare.json)")
     p.add_argument("--runs", type=int, default=3, help="runs per large-object figure")
@@ -749,6 +753,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.cell_seconds is None:
         args.cell_seconds = 2.0 if args.quick else 5.0
+    if args.mongo_url and not args.mongo:
+        p.error("--mongo-url needs --mongo")
     return args
 
 
@@ -770,7 +776,7 @@ def main(argv: list[str]) -> int:
         "command": shlex.join(["python", "-m", "bench", "compare", *argv]),
         "settings": {"sizes": sizes, "runs": args.runs, "cell_seconds": args.cell_seconds,
                      "pool": POOL, "sweep": list(SWEEP), "quick": args.quick,
-                     "mongo": args.mongo},
+                     "mongo": args.mongo, "mongo_url": bool(args.mongo_url)},
         "machine_busy_before_pct": busy_before(),
     }
     try:
@@ -779,10 +785,14 @@ def main(argv: list[str]) -> int:
         (RESULTS / "compare-mos.log").unlink(missing_ok=True)
         systems = [System("mos", "mos", mos)]
         if args.mongo:
-            sec = SecantusServer(base / "secantus")
-            started.append(sec)
-            sec.start()
-            env = {"MOS_METADATA_URL": sec.uri + "mos_bench", "MOS_BLOB_STORE": "gridfs"}
+            if args.mongo_url:
+                url = args.mongo_url
+            else:
+                sec = SecantusServer(base / "secantus")
+                started.append(sec)
+                sec.start()
+                url = sec.uri + "mos_bench"
+            env = {"MOS_METADATA_URL": url, "MOS_BLOB_STORE": "gridfs"}
             (RESULTS / "compare-mos-mongo.log").unlink(missing_ok=True)
             systems.append(System("mos-mongo", "mos", ManagedServer(
                 base / "mos-mongo", RESULTS / "compare-mos-mongo.log", None, None, env=env,
@@ -798,9 +808,11 @@ def main(argv: list[str]) -> int:
             host, port = s.host_port
             s.username, s.token = new_user(host, port)
         res["mos_systems"] = [s.name for s in systems]
+        mongo_label = (" (MongoDB+GridFS at the --mongo-url given)" if args.mongo_url
+                       else " (MongoDB+GridFS on SecantusDB)")
         res["servers"] = {
             **{s.name: f"mos serve, {len(tree_of(s.pid or 0)) - 1} gthread workers x"
-               f" {8} threads" + (" (MongoDB+GridFS on SecantusDB)" if s.server.env else
+               f" {8} threads" + (mongo_label if s.server.env else
                                   " (SQLite + disk)") for s in systems},
             "nginx": f"nginx, {os.cpu_count()} workers, sendfile on, WebDAV PUT",
             "flask": f"bare Flask, {len(tree_of(flask.pid or 0)) - 1} gthread workers x 8"
@@ -808,7 +820,7 @@ def main(argv: list[str]) -> int:
         }
         dirs = {"mos": base / "mos", "nginx root": nginx.server.root,
                 "nginx body temp": nginx.server.body_temp, "dd": dd_dir}
-        if args.mongo:
+        if args.mongo and not args.mongo_url:
             dirs["SecantusDB"] = base / "secantus"
         res["machine"] = machine(base / "mos")
         res["machine"].update({

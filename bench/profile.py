@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,7 +43,6 @@ def top_frames(folded: Path, count: int = 20) -> list[tuple[int, str]]:
 def upload_load(port: int, token: str, seconds: float) -> None:
     """Raw 256 MiB PUTs, one after another, for about `seconds`."""
     import http.client
-    import os
 
     block = os.urandom(1 << 20)
     deadline = time.monotonic() + seconds
@@ -60,7 +61,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--op", choices=["get", "put", "upload"], default="get")
     p.add_argument("--seconds", type=float, default=8.0)
     args = p.parse_args(argv)
-    if shutil.which("py-spy") is None:
+    # The venv's own bin first: `.venv/bin/python -m bench profile` works without activation.
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}"
+                                      f"{os.environ.get('PATH', '')}")
+    if spy is None:
         raise SystemExit("bench: py-spy is missing: pip install -e '.[bench]'")
     RESULTS.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="mos-profile-"))
@@ -73,7 +77,7 @@ def main(argv: list[str]) -> int:
         folded = RESULTS / f"profile-{args.op}.txt"
         svg = RESULTS / f"profile-{args.op}.svg"
         spies = [
-            subprocess.Popen(["py-spy", "record", "-p", str(worker), "-d", str(int(args.seconds)),
+            subprocess.Popen([spy, "record", "-p", str(worker), "-d", str(int(args.seconds)),
                               "-f", fmt, "-o", str(out), "-r", "100", "--nonblocking"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for fmt, out in (("raw", folded), ("flamegraph", svg))
