@@ -10,6 +10,7 @@ from urllib.parse import quote
 from flask import Request, Response
 from werkzeug.http import (
     dump_options_header,
+    http_date,
     is_resource_modified,
     parse_if_range_header,
     parse_range_header,
@@ -69,38 +70,44 @@ def object_response(request: Request, record: ObjectRecord, f: BinaryIO) -> Resp
     return resp
 
 
+# Request headers that can change a download's answer; most GETs carry none of them.
+_CONDITIONAL = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE",
+                "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE")
+
+
 def _response(request: Request, record: ObjectRecord, f: BinaryIO) -> Response:
-    check_preconditions(request, record)
+    # Headers go in as one list: Werkzeug's per-header set() scans and re-validates each time,
+    # which was a fifth of a small GET's time in the app.
     last_modified = last_modified_of(record)
-    resp = Response(status=200)
-    resp.set_etag(record.sha256)
-    resp.last_modified = last_modified
-    resp.headers["Accept-Ranges"] = "bytes"
-    if not is_resource_modified(
-        request.environ, etag=record.sha256, last_modified=last_modified
-    ):
-        resp.status_code = 304
-        return resp
-    start, length = 0, record.size
-    window = requested_range(request, record)
-    if window is not None:
-        start, stop = window
-        length = stop - start
-        resp.status_code = 206
-        resp.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{record.size}"
-    resp.headers["Content-Type"] = record.content_type
-    resp.headers["Content-Disposition"] = attachment(record.filename)
-    if request.method != "HEAD":
+    headers = [("ETag", f'"{record.sha256}"'), ("Last-Modified", http_date(last_modified)),
+               ("Accept-Ranges", "bytes")]
+    start, length, status = 0, record.size, 200
+    if any(name in request.environ for name in _CONDITIONAL):
+        check_preconditions(request, record)
+        if not is_resource_modified(
+            request.environ, etag=record.sha256, last_modified=last_modified
+        ):
+            return Response(status=304, headers=headers)
+        window = requested_range(request, record)
+        if window is not None:
+            start, stop = window
+            length, status = stop - start, 206
+            headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{record.size}"))
+    headers.append(("Content-Disposition", attachment(record.filename)))
+    if request.method == "HEAD":
+        resp = Response(status=status, headers=headers, content_type=record.content_type)
+    else:
         if start:
             f.seek(start)
         if length <= SMALL_BODY:
             # A small body costs less read and sent in one piece than set up for sendfile.
-            resp.set_data(_read_exactly(f, length))
+            resp = Response(_read_exactly(f, length), status, headers,
+                            content_type=record.content_type)
         else:
             # wrap_file only needs read/close (and fileno for sendfile): BoundedReader has them.
             body = cast("IO[bytes]", BoundedReader(f, length))
-            resp.response = wrap_file(request.environ, body, CHUNK)
-            resp.direct_passthrough = True
+            resp = Response(wrap_file(request.environ, body, CHUNK), status, headers,
+                            content_type=record.content_type, direct_passthrough=True)
     resp.content_length = length
     return resp
 
