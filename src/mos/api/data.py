@@ -192,7 +192,8 @@ def etag_list(etags: ETags, header: str, weak: bool = False) -> list[str] | None
 def download(identifier: str) -> Response:
     """Stream the bytes through wsgi.file_wrapper, so Gunicorn can use sendfile."""
     record, f = services().objects.open(current_user().id, raw_identifier(FILE_PREFIX))
-    return object_response(request, record, f)
+    # The request itself, not the proxy: the response reads it a dozen times.
+    return object_response(request._get_current_object(), record, f)  # type: ignore[attr-defined]
 
 
 @bp.get("/user_file")
