@@ -253,3 +253,26 @@ def test_scheme_is_case_insensitive(client: FlaskClient, token: str) -> None:
     """The auth scheme is case-insensitive (RFC 9110 section 11.1)."""
     assert list_with(client, f"bearer {token}").status_code == 200
     assert list_with(client, f"BEARER {token}").status_code == 200
+
+
+def remove_user_row(client: FlaskClient, user_id: str) -> None:
+    """Delete a user straight from the metadata store, as an admin (or a future route) would."""
+    meta = client.application.extensions["mos"].meta
+    if hasattr(meta, "database"):
+        meta.database.users.delete_one({"_id": user_id})
+    else:
+        meta._conn().execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_token_of_a_user_who_is_gone_is_401_on_every_route(
+    client: FlaskClient, auth: dict[str, str], user_id: str, expect_error: ErrorCheck,
+    method: str, path: str,
+) -> None:
+    """A valid signature is not enough: the user must still exist, on every object route."""
+    assert client.get("/data/user_file", headers=auth).status_code == 200
+    remove_user_row(client, user_id)
+    resp = client.open(path, method=method, data=b"x", content_type="text/plain", headers=auth)
+    assert resp.status_code == 401
+    if method != "HEAD":
+        expect_error(resp, 401, "invalid_token")

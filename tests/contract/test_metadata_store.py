@@ -240,3 +240,15 @@ def test_inline_bytes_survive_metadata_patch_and_come_back_on_delete(
     gone = meta.delete_object(o["u"], "small")
     assert gone is not None and gone.inline == b"abc"
     assert meta.iter_inline_refs() == []
+
+
+def test_get_user_and_object(meta: MetadataStore, o: dict[str, str]) -> None:
+    """The user with their object; the user alone when the object is not theirs; nothing."""
+    rec = record(o["u"], "mine", inline=b"abc")
+    meta.insert_object(rec)
+    user, got = meta.get_user_and_object(o["u"], "mine")
+    assert user == meta.get_user(o["u"]) and got == rec
+    user, got = meta.get_user_and_object(o["v"], "mine")
+    assert user is not None and user.username == "v" and got is None
+    assert meta.get_user_and_object(o["u"], "other") == (meta.get_user(o["u"]), None)
+    assert meta.get_user_and_object("no-such-user", "mine") == (None, None)

@@ -36,7 +36,7 @@ def blob_count(blobs: FileSystemBlobStore) -> int:
 
 def read(service: ObjectService, owner: str, identifier: str) -> bytes:
     """The object's bytes, as a download gets them."""
-    _record, f = service.open(owner, identifier)
+    _user, _record, f = service.open(owner, identifier)
     with f:
         return f.read()
 

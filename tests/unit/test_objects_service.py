@@ -50,7 +50,7 @@ def test_create_then_conflict_keeps_original(
         objects.create(owner, upload(), objects.write_blob([b"two"]))
     assert err.value.code == "identifier_exists"
     assert blob_names(blobs) == {first.blob_id}
-    record, f = objects.open(owner, "a/b.txt")
+    _user, record, f = objects.open(owner, "a/b.txt")
     with f:
         assert record.blob_id == first.blob_id and f.read() == b"one"
 
@@ -166,7 +166,7 @@ def test_open_follows_a_replace(
     old, _ = objects.put(owner, upload(), objects.write_blob([b"old"]))
     new, _ = objects.put(owner, upload(), objects.write_blob([b"new"]))
     assert not blobs.exists(old.blob_id)
-    record, f = objects.open(owner, "a/b.txt")
+    _user, record, f = objects.open(owner, "a/b.txt")
     with f:
         assert record.blob_id == new.blob_id and f.read() == b"new"
 
@@ -192,12 +192,12 @@ def test_unclear_write_keeps_the_new_blob(tmp_path: Path, blobs: FileSystemBlobS
     objects = ObjectService(meta, blobs, max_object_size=1024, inline_max=0)
     with pytest.raises(Unavailable):
         objects.create(owner, upload(), objects.write_blob([b"first"]))
-    _record, f = objects.open(owner, "a/b.txt")
+    _user, _record, f = objects.open(owner, "a/b.txt")
     with f:
         assert f.read() == b"first"
     with pytest.raises(Unavailable):
         objects.put(owner, upload(), objects.write_blob([b"second"]))
-    _record, f = objects.open(owner, "a/b.txt")
+    _user, _record, f = objects.open(owner, "a/b.txt")
     with f:
         assert f.read() == b"second"
     meta.close()

@@ -12,7 +12,13 @@ from werkzeug.routing import PathConverter
 
 from mos.api.bodies import MultipartUpload, raw_chunks
 from mos.api.downloads import object_response
-from mos.api.requests import current_user, json_body, login_required, services
+from mos.api.requests import (
+    current_user,
+    json_body,
+    login_required,
+    services,
+    token_required,
+)
 from mos.errors import (
     BadRequest,
     InvalidIdentifier,
@@ -186,12 +192,13 @@ def etag_list(etags: ETags, header: str, weak: bool = False) -> list[str] | None
 
 
 @bp.route("/file/<ident:identifier>", methods=["GET", "HEAD"])
-@login_required
+@token_required
 @bp.doc(summary="Download a file (Range and conditional requests)", security="BearerAuth",
         responses=[200, 206, 304, 401, 404, 412, 416])
 def download(identifier: str) -> Response:
     """Stream the bytes through wsgi.file_wrapper, so Gunicorn can use sendfile."""
-    record, f = services().objects.open(current_user().id, raw_identifier(FILE_PREFIX))
+    # open() reads the token's user with the object and answers 401 if the user is gone.
+    g.user, record, f = services().objects.open(g.user_id, raw_identifier(FILE_PREFIX))
     # The request itself, not the proxy: the response reads it a dozen times.
     return object_response(request._get_current_object(), record, f)  # type: ignore[attr-defined]
 

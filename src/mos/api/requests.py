@@ -79,23 +79,42 @@ def current_user() -> UserRecord:
     return cast(UserRecord, g.user)
 
 
+def verified_user_id() -> str:
+    """The user id of a valid Bearer access token on this request; 401 otherwise."""
+    header = request.environ.get("HTTP_AUTHORIZATION")
+    if not header:
+        raise Unauthorized("An access token is required.", code="missing_token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+    return str(services().tokens.verify_access(token.strip())["sub"])
+
+
 def login_required(view: Callable[P, R]) -> Callable[P, R]:
     """Accept only a valid Bearer access token of a user who still exists."""
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        header = request.environ.get("HTTP_AUTHORIZATION")
-        if not header:
-            raise Unauthorized("An access token is required.", code="missing_token")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
-        svc = services()
-        claims = svc.tokens.verify_access(token.strip())
-        user = svc.accounts.get(claims["sub"])
+        user = services().accounts.get(verified_user_id())
         if user is None:
             raise Unauthorized()
         g.user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def token_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Accept a valid Bearer access token and put its user id in g.user_id.
+
+    Only for views whose first store call also proves the user still exists (downloads:
+    ObjectService.open reads the user with the object and answers 401 if it is gone); every
+    other view uses login_required.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        g.user_id = verified_user_id()
         return view(*args, **kwargs)
 
     return wrapper

@@ -23,6 +23,7 @@ from mos.errors import (
     NotFound,
     PreconditionFailed,
     TooLarge,
+    Unauthorized,
     Unavailable,
 )
 from mos.services.clock import utcnow
@@ -34,6 +35,7 @@ from mos.stores.base import (
     MetadataStore,
     ObjectExists,
     ObjectRecord,
+    UserRecord,
 )
 
 log = logging.getLogger("mos")
@@ -227,14 +229,24 @@ class ObjectService:
             raise NotFound()
         return record
 
-    def open(self, owner_id: str, identifier: str) -> tuple[ObjectRecord, BinaryIO]:
-        """The current version and its bytes, opened; an open reader survives a replace."""
+    def open(self, owner_id: str, identifier: str) -> tuple[UserRecord, ObjectRecord, BinaryIO]:
+        """The owner, the current version and its bytes, opened; 401 if the owner is gone.
+
+        The owner is read with the object (one store call for the hottest route), so the
+        caller needs no separate check that the token's user still exists. An open reader
+        survives a replace.
+        """
+        check_identifier(identifier)
         for _ in range(_SWAP_ATTEMPTS):
-            record = self.get(owner_id, identifier)
+            user, record = self.meta.get_user_and_object(owner_id, identifier)
+            if user is None:
+                raise Unauthorized()
+            if record is None:
+                raise NotFound()
             if record.inline is not None:
-                return record, io.BytesIO(record.inline)
+                return user, record, io.BytesIO(record.inline)
             try:
-                return record, self.blobs.open(record.blob_id)
+                return user, record, self.blobs.open(record.blob_id)
             except BlobMissing:
                 # Replaced or deleted between the read of the row and the open: look again.
                 continue

@@ -115,6 +115,11 @@ class MetadataStore(Protocol):
     def get_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
         """The owner's object row, or None."""
 
+    def get_user_and_object(
+        self, user_id: str, identifier: str
+    ) -> tuple[UserRecord | None, ObjectRecord | None]:
+        """The user, and their object if both exist: one round trip where the store can."""
+
     def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
         """Remove and return the row; None if there was none (exactly one deleter wins)."""
 

@@ -192,6 +192,14 @@ class MongoMetadataStore:
         return _record(doc) if doc else None
 
     @translated
+    def get_user_and_object(
+        self, user_id: str, identifier: str
+    ) -> tuple[UserRecord | None, ObjectRecord | None]:
+        """Two finds: a $lookup would cost the server more than the second round trip."""
+        user = self.get_user(user_id)
+        return user, (self.get_object(user_id, identifier) if user is not None else None)
+
+    @translated
     def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
         """find_one_and_delete: of concurrent deleters only one gets the row back."""
         doc = self._objects.find_one_and_delete({"owner_id": owner_id, "identifier": identifier})

@@ -307,6 +307,17 @@ class SQLiteMetadataStore:
         return _record(row) if row else None
 
     @_translated
+    def get_user_and_object(
+        self, user_id: str, identifier: str
+    ) -> tuple[UserRecord | None, ObjectRecord | None]:
+        """One query for a download's two reads (each SQLite call gives up the GIL)."""
+        row = self._conn().execute(_USER_AND_OBJECT, (identifier.encode(), user_id)).fetchone()
+        if row is None:
+            return None, None
+        user = UserRecord(row[0], row[1], row[2], _from_micros(row[3]))
+        return user, (_record(row[4:]) if row[4] is not None else None)
+
+    @_translated
     @_one_writer
     def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
         """DELETE ... RETURNING: of concurrent deleters only one gets the row back."""
@@ -369,6 +380,12 @@ class SQLiteMetadataStore:
 _COLUMNS = (
     "owner_id, identifier, blob_id, filename, content_type, size, sha256,"
     " created_at, updated_at, metadata, revision, inline_data"
+)
+_USER_AND_OBJECT = (
+    "SELECT u.id, u.username, u.password_hash, u.created_at, "  # noqa: S608 - constant columns
+    + ", ".join(f"o.{c.strip()}" for c in _COLUMNS.split(","))
+    + " FROM users u LEFT JOIN objects o ON o.owner_id = u.id AND o.identifier = ?"
+    " WHERE u.id = ?"
 )
 
 
