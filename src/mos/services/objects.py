@@ -191,6 +191,14 @@ class ObjectService:
         if_none_match: list[str] | None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         record = self._record(owner_id, upload, blob)
+        if if_match is None:
+            # Most PUTs create: try the insert first and read the row only if it exists. A
+            # successful insert also satisfies any If-None-Match (nothing existed to match).
+            try:
+                self.meta.insert_object(record)
+                return record, None
+            except ObjectExists:
+                pass
         for _ in range(_SWAP_ATTEMPTS):
             current = self.meta.get_object(owner_id, upload.identifier)
             if if_match is not None and not _matches(current, if_match):
