@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import ThreadWorker
 
 from mos.config import Settings
@@ -64,6 +68,64 @@ class PatientSocket(socket.socket):
             return super().recv_into(buffer, nbytes, flags)
         except TimeoutError:
             raise ClientSilent() from None
+
+
+def socket_body(environ: dict[str, Any], piece: int) -> Iterator[bytearray] | None:
+    """The body of a Content-Length request straight from Gunicorn's socket, or None.
+
+    Gunicorn's reader gathers each read in BytesIO buffers and slices them, copying a large
+    upload two or three times over; reading into fresh buffers with recv_into copies it once
+    (kernel to buffer), which made 512 MiB raw PUTs about a third faster here. The bytes
+    Gunicorn has already read past the headers come first; the reader's remaining length is
+    kept exact after every read, so a body left unread is drained by Gunicorn as before, and
+    bytes of a pipelined next request stay in its buffer. None (use wsgi.input) for anything
+    else: chunked bodies, other servers, the test client.
+    """
+    body = environ.get("wsgi.input")
+    sock = environ.get("gunicorn.socket")
+    if not (
+        isinstance(body, Body)
+        and isinstance(body.reader, LengthReader)
+        and isinstance(body.reader.unreader, SocketUnreader)
+        and body.reader.unreader.sock is sock
+        and sock is not None
+    ):
+        return None
+    return _socket_pieces(body, body.reader, sock, piece)
+
+
+def _socket_pieces(
+    body: Body, reader: LengthReader, sock: socket.socket, piece: int
+) -> Iterator[bytearray]:
+    # Body.buf holds body bytes the reader already counted; the unreader's buffer holds bytes
+    # read from the socket and not yet counted, possibly running into the next request.
+    unreader = reader.unreader
+    ahead = unreader.buf.getvalue()
+    taken = ahead[: reader.length]
+    unreader.buf = io.BytesIO()
+    unreader.buf.write(ahead[len(taken):])
+    reader.length -= len(taken)
+    first = bytearray(body.buf.getvalue() + taken)
+    body.buf = io.BytesIO()
+    if first:
+        yield first
+    while reader.length > 0:
+        buf = bytearray(min(piece, reader.length))
+        view = memoryview(buf)
+        got = 0
+        while got < len(buf):
+            try:
+                n = sock.recv_into(view[got:])
+            except Exception:
+                body.failed = True  # the connection broke or went silent: Gunicorn closes it
+                raise
+            if n == 0:  # the client closed early: the caller sees a short body
+                if got:
+                    yield buf[:got]
+                return
+            got += n
+            reader.length -= n
+        yield buf
 
 
 class ClientSilent(Exception):

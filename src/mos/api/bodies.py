@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any, cast
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import (
@@ -23,6 +24,8 @@ from mos.services.names import (
     check_content_type,
     check_identifier,
 )
+from mos.serving import socket_body
+from mos.stores.base import Chunk
 
 CHUNK = 1024 * 1024
 FILE_PART = "file"
@@ -37,12 +40,17 @@ class IncompleteBody(BadRequest):
     message = "The request body ended before it was complete."
 
 
-def raw_chunks(stream: IO[bytes], declared_length: int | None) -> Iterator[bytes]:
-    """Read the body in large chunks; fail if it ends short of Content-Length."""
+def raw_chunks(
+    environ: dict[str, Any], stream: IO[bytes], declared_length: int | None
+) -> Iterator[Chunk]:
+    """Read the body in large chunks (from Gunicorn's socket directly where it can); fail if
+    it ends short of Content-Length."""
+    direct = socket_body(environ, CHUNK)
+    pieces = direct if direct is not None else iter(functools.partial(stream.read, CHUNK), b"")
     received = 0
     while True:
         try:
-            chunk = stream.read(CHUNK)
+            chunk = next(pieces, b"")
         except Exception as exc:  # the server's reader fails in its own ways on a broken body
             raise IncompleteBody() from exc
         if not chunk:
@@ -56,9 +64,8 @@ def raw_chunks(stream: IO[bytes], declared_length: int | None) -> Iterator[bytes
 class MultipartUpload:
     """Parse multipart/form-data as it arrives: the file part streams, fields are kept."""
 
-    def __init__(self, stream: IO[bytes], boundary: bytes, declared_length: int | None) -> None:
-        self._stream = stream
-        self._length = declared_length
+    def __init__(self, body: Iterator[Chunk], boundary: bytes) -> None:
+        self._body = body
         # The decoder's limit bounds its buffer: one chunk of the body plus what a part's
         # headers or a field may hold. Events are drained after every chunk, so file data
         # never piles up; headers that never end hit this limit.
@@ -75,8 +82,9 @@ class MultipartUpload:
 
     def file_chunks(self) -> Iterator[bytes]:
         """Yield the bytes of the `file` part, parsing the fields around it as they come."""
-        for data in raw_chunks(self._stream, self._length):
-            self._receive(data)
+        for data in self._body:
+            # The decoder copies into its own buffer, so a bytearray does as well as bytes.
+            self._receive(cast(bytes, data))
             yield from self._events()
             if self._complete:
                 break

@@ -111,7 +111,8 @@ def upload_multipart() -> tuple[dict[str, Any], int]:
     length = request.content_length
     if length is not None and length > objects.max_object_size + MULTIPART_OVERHEAD:
         raise TooLarge.over(objects.max_object_size)
-    upload = MultipartUpload(request.stream, boundary.encode("latin-1"), length)
+    body = raw_chunks(request.environ, request.stream, length)
+    upload = MultipartUpload(body, boundary.encode("latin-1"))
     blob = objects.write_blob(upload.file_chunks())
     if not upload.saw_file:
         objects.discard(blob)
@@ -149,7 +150,7 @@ def upload_raw(identifier: str) -> tuple[dict[str, Any], int]:
     length = request.content_length
     if length is not None and length > objects.max_object_size:
         raise TooLarge.over(objects.max_object_size)
-    blob = objects.write_blob(raw_chunks(request.stream, length), expected)
+    blob = objects.write_blob(raw_chunks(request.environ, request.stream, length), expected)
     record, created = objects.put(
         current_user().id,
         Upload(

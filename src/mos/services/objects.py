@@ -32,6 +32,7 @@ from mos.stores.base import (
     BlobInfo,
     BlobMissing,
     BlobStore,
+    Chunk,
     MetadataStore,
     ObjectExists,
     ObjectRecord,
@@ -103,12 +104,12 @@ class ObjectService:
         """A fresh identifier for uploads that did not name one."""
         return uuid.uuid4().hex
 
-    def write_blob(self, chunks: Iterable[bytes], expected: Expected | None = None) -> BlobInfo:
+    def write_blob(self, chunks: Iterable[Chunk], expected: Expected | None = None) -> BlobInfo:
         """Keep a body of up to inline_max bytes for its row, stream a larger one durably into
         the blob store; then check the declared digests."""
         want_md5 = expected is not None and expected.md5 is not None
         rest = iter(chunks)
-        head: list[bytes] = []
+        head: list[Chunk] = []
         held = 0
         for chunk in rest:
             head.append(chunk)

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
+# A piece of an object's bytes as uploads hand them over: bytes, or the buffer a body was
+# received into (no copy to make it bytes).
+Chunk = bytes | bytearray
+
 
 class UsernameTaken(Exception):
     """A user with that name (case-insensitively) exists."""
@@ -150,7 +154,7 @@ class BlobStore(Protocol):
     def prepare(self) -> None:
         """Create what the store needs (indexes); raise Unavailable if it cannot be reached."""
 
-    def put(self, chunks: Iterable[bytes], max_size: int, md5: bool = False) -> BlobInfo:
+    def put(self, chunks: Iterable[Chunk], max_size: int, md5: bool = False) -> BlobInfo:
         """Store a stream durably under a new blob id; TooLarge past max_size."""
 
     def open(self, blob_id: str) -> BinaryIO:

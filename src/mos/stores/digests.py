@@ -7,7 +7,7 @@ import queue
 import threading
 from types import TracebackType
 
-from mos.stores.base import BlobInfo
+from mos.stores.base import BlobInfo, Chunk
 
 # Pieces this large are hashed by a helper thread while the caller parses and writes the next
 # (hashlib releases the GIL); smaller ones are not worth the hand-over.
@@ -24,7 +24,7 @@ class StreamDigests:
     def __init__(self, md5: bool) -> None:
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
-        self._queue: queue.Queue[bytes | None] | None = None
+        self._queue: queue.Queue[Chunk | None] | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -36,7 +36,7 @@ class StreamDigests:
     ) -> None:
         self._stop()
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: Chunk) -> None:
         """Feed the next piece; large pieces are hashed by the helper thread, in order."""
         if self._queue is None and len(chunk) < PIPELINE_MIN:
             self._hash(chunk)
@@ -47,7 +47,7 @@ class StreamDigests:
             self._thread.start()
         self._queue.put(chunk)  # once the helper runs, every piece goes to it, to keep order
 
-    def _hash(self, chunk: bytes) -> None:
+    def _hash(self, chunk: Chunk) -> None:
         self._sha256.update(chunk)
         if self._md5 is not None:
             self._md5.update(chunk)

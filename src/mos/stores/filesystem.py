@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mos.errors import InsufficientStorage, TooLarge, Unavailable
-from mos.stores.base import BlobInfo, BlobMissing, Leftover
+from mos.stores.base import BlobInfo, BlobMissing, Chunk, Leftover
 from mos.stores.digests import StreamDigests
 from mos.stores.writeback import start_writeback
 
@@ -78,7 +78,7 @@ class FileSystemBlobStore:
         """The folders exist from the start; check that they can be written."""
         self.ping()
 
-    def put(self, chunks: Iterable[bytes], max_size: int, md5: bool = False) -> BlobInfo:
+    def put(self, chunks: Iterable[Chunk], max_size: int, md5: bool = False) -> BlobInfo:
         """Write chunks to a temp file while hashing, then make it durable under a new id."""
         blob_id = uuid.uuid4().hex
         temp = self.temp_dir / f"{blob_id}.part"

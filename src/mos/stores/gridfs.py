@@ -18,7 +18,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from mos.errors import TooLarge, Unavailable
-from mos.stores.base import BlobInfo, BlobMissing, Leftover
+from mos.stores.base import BlobInfo, BlobMissing, Chunk, Leftover
 from mos.stores.digests import StreamDigests
 from mos.stores.mongo import MAJORITY, Document, translated
 
@@ -86,7 +86,7 @@ class GridFSBlobStore:
         self._stop.set()
 
     @translated
-    def put(self, chunks: Iterable[bytes], max_size: int, md5: bool = False) -> BlobInfo:
+    def put(self, chunks: Iterable[Chunk], max_size: int, md5: bool = False) -> BlobInfo:
         """Stream chunks into GridFS; the files document is written last, once all is there."""
         blob_id = uuid.uuid4().hex
         with StreamDigests(md5) as digests:
