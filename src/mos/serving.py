@@ -120,6 +120,7 @@ def _socket_pieces(
                 body.failed = True  # the connection broke or went silent: Gunicorn closes it
                 raise
             if n == 0:  # the client closed early: the caller sees a short body
+                body.failed = True  # and Gunicorn closes the connection, reading no more
                 if got:
                     yield buf[:got]
                 return

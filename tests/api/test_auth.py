@@ -276,3 +276,14 @@ def test_token_of_a_user_who_is_gone_is_401_on_every_route(
     assert resp.status_code == 401
     if method != "HEAD":
         expect_error(resp, 401, "invalid_token")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_gone_user_with_an_invalid_identifier_still_gets_401(
+    client: FlaskClient, auth: dict[str, str], user_id: str, method: str
+) -> None:
+    """401 wins over 400 for a download whose identifier is malformed as well."""
+    bad = "/data/file/a%0Ab"  # a newline: invalid_identifier for a user who exists
+    assert client.open(bad, method=method, headers=auth).status_code == 400
+    remove_user_row(client, user_id)
+    assert client.open(bad, method=method, headers=auth).status_code == 401

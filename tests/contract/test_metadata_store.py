@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from mos.errors import Unavailable
-from mos.stores.base import MetadataStore, ObjectExists, ObjectRecord, UsernameTaken
+from mos.stores.base import (
+    INLINE_PREFIX,
+    MetadataStore,
+    ObjectExists,
+    ObjectRecord,
+    UsernameTaken,
+)
 from mos.stores.sqlite import SQLiteMetadataStore
 
 NOW = datetime(2026, 11, 24, 13, 56, 17, tzinfo=UTC)
@@ -211,28 +217,43 @@ def test_concurrent_writes_each_get_their_own_outcome(
 def test_inline_bytes_round_trip_and_swap_away(meta: MetadataStore, o: dict[str, str]) -> None:
     """A row keeps a small object's bytes exactly; a swap to a blob-backed version drops them."""
     data = bytes(range(256)) * 16 + b"\x00"  # every byte value, a NUL at the end
-    rec = record(o["u"], "small", "1" * 32, size=len(data), inline=data)
+    small = INLINE_PREFIX + "1" * 32
+    rec = record(o["u"], "small", small, size=len(data), inline=data)
     meta.insert_object(rec)
     got = meta.get_object(o["u"], "small")
     assert got == rec and got is not None and got.inline == data
-    assert meta.iter_inline_refs() == [("1" * 32, o["u"], "small")]
+    assert meta.iter_inline_refs() == [(small, o["u"], "small")]
     assert meta.iter_blob_refs() == []
     on_disk = replace(rec, blob_id="2" * 32, inline=None, revision=2)
     assert meta.swap_object(on_disk, rec)
     assert meta.get_object(o["u"], "small") == on_disk
     assert meta.iter_inline_refs() == []
     assert meta.iter_blob_refs() == [("2" * 32, o["u"], "small")]
-    back = replace(on_disk, blob_id="3" * 32, inline=b"", size=0, revision=3)
+    back = replace(on_disk, blob_id=INLINE_PREFIX + "3" * 32, inline=b"", size=0, revision=3)
     assert meta.swap_object(back, on_disk)
     assert meta.get_object(o["u"], "small") == back  # empty bytes are not "no bytes"
-    assert meta.iter_inline_refs() == [("3" * 32, o["u"], "small")]
+    assert meta.iter_inline_refs() == [(INLINE_PREFIX + "3" * 32, o["u"], "small")]
+
+
+def test_bytes_left_by_a_writer_unaware_of_inline_rows_are_ignored(
+    meta: MetadataStore, o: dict[str, str]
+) -> None:
+    """An older release swaps in a blob id without clearing the bytes: the blob id decides."""
+    rec = record(o["u"], "k", INLINE_PREFIX + "1" * 32, size=3, inline=b"old")
+    meta.insert_object(rec)
+    stale = replace(rec, blob_id="2" * 32, size=10, revision=2)  # inline=b"old" still set
+    assert meta.swap_object(stale, rec)
+    got = meta.get_object(o["u"], "k")
+    assert got is not None and got.blob_id == "2" * 32 and got.inline is None
+    assert meta.iter_blob_refs() == [("2" * 32, o["u"], "k")]  # fsck keeps the new blob
+    assert meta.iter_inline_refs() == []
 
 
 def test_inline_bytes_survive_metadata_patch_and_come_back_on_delete(
     meta: MetadataStore, o: dict[str, str]
 ) -> None:
     """Patching user metadata keeps the bytes; the deleted row hands them back."""
-    rec = record(o["u"], "small", inline=b"abc")
+    rec = record(o["u"], "small", INLINE_PREFIX + "a" * 32, inline=b"abc")
     meta.insert_object(rec)
     assert meta.set_metadata(o["u"], "small", {"x": "y"}, NOW, rec)
     patched = meta.get_object(o["u"], "small")
@@ -244,7 +265,7 @@ def test_inline_bytes_survive_metadata_patch_and_come_back_on_delete(
 
 def test_get_user_and_object(meta: MetadataStore, o: dict[str, str]) -> None:
     """The user with their object; the user alone when the object is not theirs; nothing."""
-    rec = record(o["u"], "mine", inline=b"abc")
+    rec = record(o["u"], "mine", INLINE_PREFIX + "b" * 32, inline=b"abc")
     meta.insert_object(rec)
     user, got = meta.get_user_and_object(o["u"], "mine")
     assert user == meta.get_user(o["u"]) and got == rec

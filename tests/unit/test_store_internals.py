@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -83,24 +85,44 @@ def test_a_version_1_database_gains_the_inline_column(tmp_path: Path) -> None:
         store.close()
 
 
-def test_writers_of_other_processes_queue_on_the_writer_lock_file(tmp_path: Path) -> None:
-    """A write waits while another process holds the flock beside the database, then runs."""
-    import fcntl
-    import subprocess
-    import sys
-
-    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+def hold_writer_lock(lock: Path) -> subprocess.Popen[str]:
+    """Another process that takes the flock and keeps it until a line arrives on its stdin."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(tmp_path / 'metadata.db-writer.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+         "import fcntl, os, sys\n"
+         f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
          "fcntl.flock(fd, fcntl.LOCK_EX)\n"
          "print('held', flush=True)\n"
          "sys.stdin.readline()\n"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_writer_lock_held_too_long_is_503_not_a_hang(tmp_path: Path) -> None:
+    """Behind a stopped or stuck holder a write gives up after the busy timeout."""
+    store = SQLiteMetadataStore(tmp_path / "metadata.db", busy_timeout_ms=300)
+    holder = hold_writer_lock(tmp_path / "metadata.db-writer.lock")
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            store.create_user("alice", "h", datetime.now(UTC))
+        assert 0.25 < time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
+    store.create_user("alice", "h", datetime.now(UTC))  # free again: the write goes through
+    store.close()
+
+
+def test_writers_of_other_processes_queue_on_the_writer_lock_file(tmp_path: Path) -> None:
+    """A write waits while another process holds the flock beside the database, then runs."""
+    import fcntl
+
+    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    holder = hold_writer_lock(tmp_path / "metadata.db-writer.lock")
+    try:
         done = threading.Event()
         writer = threading.Thread(
             target=lambda: (store.create_user("alice", "h", datetime.now(UTC)), done.set())

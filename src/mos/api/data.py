@@ -24,6 +24,7 @@ from mos.errors import (
     InvalidIdentifier,
     InvalidMetadata,
     TooLarge,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from mos.services.names import check_content_type, check_identifier, check_metadata
@@ -198,8 +199,14 @@ def etag_list(etags: ETags, header: str, weak: bool = False) -> list[str] | None
         responses=[200, 206, 304, 401, 404, 412, 416])
 def download(identifier: str) -> Response:
     """Stream the bytes through wsgi.file_wrapper, so Gunicorn can use sendfile."""
+    try:
+        ident = raw_identifier(FILE_PREFIX)
+    except InvalidIdentifier:
+        if services().accounts.get(g.user_id) is None:
+            raise Unauthorized() from None  # a user who is gone learns nothing more
+        raise
     # open() reads the token's user with the object and answers 401 if the user is gone.
-    g.user, record, f = services().objects.open(g.user_id, raw_identifier(FILE_PREFIX))
+    g.user, record, f = services().objects.open(g.user_id, ident)
     # The request itself, not the proxy: the response reads it a dozen times.
     return object_response(request._get_current_object(), record, f)  # type: ignore[attr-defined]
 

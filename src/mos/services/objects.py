@@ -29,6 +29,7 @@ from mos.errors import (
 from mos.services.clock import utcnow
 from mos.services.names import check_identifier, check_metadata
 from mos.stores.base import (
+    INLINE_PREFIX,
     BlobInfo,
     BlobMissing,
     BlobStore,
@@ -122,6 +123,7 @@ class ObjectService:
             blob = _inline_blob(b"".join(head), want_md5)
         else:
             stream = itertools.chain(head, rest)
+            head = []  # the chain alone holds the first pieces, and lets go of them once sent
             blob = self.blobs.put(stream, self.max_object_size, md5=want_md5)
         if expected and not _digests_match(blob, expected):
             self.discard(blob)
@@ -331,7 +333,8 @@ def _matches(current: ObjectRecord | None, if_match: list[str]) -> bool:
 def _inline_blob(data: bytes, md5: bool) -> BlobInfo:
     """A small body's digests, with the bytes kept for its row under a fresh id."""
     return BlobInfo(
-        blob_id=uuid.uuid4().hex, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        blob_id=INLINE_PREFIX + uuid.uuid4().hex, size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest() if md5 else None,
         inline=data,
     )

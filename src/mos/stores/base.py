@@ -10,6 +10,16 @@ from typing import BinaryIO, Protocol
 # A piece of an object's bytes as uploads hand them over: bytes, or the buffer a body was
 # received into (no copy to make it bytes).
 Chunk = bytes | bytearray
+# The blob id of a version whose bytes live in its metadata row. The id, not the bytes column,
+# says where the bytes are: a writer that knows nothing of inline bytes (an older release
+# during an upgrade) swaps in a blob id of its own and so can never leave stale bytes that
+# would be taken for the object.
+INLINE_PREFIX = "inline-"
+
+
+def bytes_in_row(blob_id: str, stored: bytes | None) -> bytes | None:
+    """The inline bytes a row holds for the object, or None when its bytes are a blob."""
+    return stored if stored is not None and blob_id.startswith(INLINE_PREFIX) else None
 
 
 class UsernameTaken(Exception):
@@ -50,8 +60,8 @@ class ObjectRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     revision: int = 1
     # The bytes themselves, for objects small enough to live in their row (no blob file);
-    # blob_id is then still a fresh id, so compare-and-swap tells versions apart.
-    inline: bytes | None = None
+    # blob_id is then a fresh INLINE_PREFIX id, so compare-and-swap tells versions apart.
+    inline: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class BlobInfo:
     sha256: str
     md5: str | None = None
     # Set when the bytes were kept in memory for the metadata row instead of the blob store.
-    inline: bytes | None = None
+    inline: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

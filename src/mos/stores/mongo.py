@@ -17,7 +17,14 @@ from pymongo.uri_parser import parse_uri
 from pymongo.write_concern import WriteConcern
 
 from mos.errors import Unavailable
-from mos.stores.base import ObjectExists, ObjectRecord, UsernameTaken, UserRecord
+from mos.stores.base import (
+    INLINE_PREFIX,
+    ObjectExists,
+    ObjectRecord,
+    UsernameTaken,
+    UserRecord,
+    bytes_in_row,
+)
 
 log = logging.getLogger("mos")
 P = ParamSpec("P")
@@ -237,16 +244,16 @@ class MongoMetadataStore:
     @translated
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
         """Rows with bytes in the blob store, for fsck (read whole, so errors surface here)."""
-        return self._refs({"inline": None})  # also matches documents without the field
+        return [ref for ref in self._refs() if not ref[0].startswith(INLINE_PREFIX)]
 
     @translated
     def iter_inline_refs(self) -> list[tuple[str, str, str]]:
         """Rows that hold their bytes, for fsck --verify."""
-        return self._refs({"inline": {"$ne": None}})
+        return [ref for ref in self._refs() if ref[0].startswith(INLINE_PREFIX)]
 
-    def _refs(self, query: Document) -> list[tuple[str, str, str]]:
+    def _refs(self) -> list[tuple[str, str, str]]:
         projection = {"blob_id": 1, "owner_id": 1, "identifier": 1}
-        docs = self._objects.find(query, projection)
+        docs = self._objects.find({}, projection)
         return [(d["blob_id"], d["owner_id"], d["identifier"]) for d in docs]
 
 
@@ -288,13 +295,9 @@ def _record(d: Document) -> ObjectRecord:
         sha256=d["sha256"], created_at=d["created_at"].astimezone(UTC),
         updated_at=d["updated_at"].astimezone(UTC),
         metadata={p["k"]: p["v"] for p in d["metadata"]}, revision=int(d["revision"]),
-        inline=_bytes_or_none(d.get("inline")),
+        # BSON binary comes back as bytes, or as bson.Binary for subtypes other than 0.
+        inline=bytes_in_row(d["blob_id"], None if d.get("inline") is None else bytes(d["inline"])),
     )
-
-
-def _bytes_or_none(value: Any) -> bytes | None:
-    # BSON binary comes back as bytes, or as bson.Binary for subtypes other than 0.
-    return None if value is None else bytes(value)
 
 
 def _user(d: Document | None) -> UserRecord | None:
