@@ -109,7 +109,7 @@ def _flock_within(fd: int, timeout: float) -> None:
     keep the hand-over close to a commit's length (~0.25 ms), unlike SQLite's busy handler.
     """
     deadline = time.monotonic() + timeout
-    pause = 0.00005
+    pause = 0.00002
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,7 +118,7 @@ def _flock_within(fd: int, timeout: float) -> None:
             if time.monotonic() >= deadline:
                 raise Unavailable("the metadata store is busy") from None
             time.sleep(pause)
-            pause = min(pause * 2, 0.001)
+            pause = min(pause * 2, 0.00025)
 
 
 def _micros(t: datetime) -> int:
