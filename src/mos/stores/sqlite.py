@@ -103,7 +103,7 @@ def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _flock_within(fd: int, timeout: float) -> None:
-    """Take an exclusive flock, trying again every 50 µs to 1 ms; Unavailable after timeout.
+    """Take an exclusive flock, trying again every 20 to 250 µs; Unavailable after timeout.
 
     A blocking flock would wait for ever behind a stopped or stuck holder; the short pauses
     keep the hand-over close to a commit's length (~0.25 ms), unlike SQLite's busy handler.
