@@ -275,6 +275,9 @@ def small_loads(system: System, op: str, c: int) -> Load | None:
 
 def cell(system: System, op: str, c: int, seconds: float, work: Path) -> dict[str, Any] | None:
     """Measure one operation on one system at concurrency c."""
+    # Write back what earlier cells and the large objects left dirty (nginx's PUTs are never
+    # fsynced): the kernel would otherwise throttle this cell's log and WAL writes for it.
+    os.sync()
     if op == "HEAD":
         if system.kind == "flask":
             return None
