@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,3 +143,109 @@ def test_writers_of_other_processes_queue_on_the_writer_lock_file(tmp_path: Path
         holder.kill()
         holder.wait()
         store.close()
+
+
+def _insert(store: SQLiteMetadataStore, owner: str, name: str, data: bytes = b"x") -> None:
+    from mos.stores.base import INLINE_PREFIX, ObjectRecord
+
+    now = datetime.now(UTC)
+    store.insert_object(ObjectRecord(
+        owner_id=owner, identifier=name, blob_id=INLINE_PREFIX + os.urandom(16).hex(),
+        filename=name, content_type="text/plain", size=len(data), sha256="0" * 64,
+        created_at=now, updated_at=now, inline=data,
+    ))
+
+
+def _queue_writes_behind_held_lock(
+    store: SQLiteMetadataStore, writes: list[Callable[[], None]]
+) -> tuple[list[threading.Thread], dict[int, BaseException | None]]:
+    """Start the writes while the test holds the writer lock, and wait until all are queued."""
+    outcomes: dict[int, BaseException | None] = {}
+
+    def run(i: int, write: Callable[[], None]) -> None:
+        try:
+            write()
+            outcomes[i] = None
+        except BaseException as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writes)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(store._queue) < len(writes):
+        assert time.monotonic() < deadline, "the writes did not queue"
+        time.sleep(0.01)
+    return threads, outcomes
+
+
+def test_queued_writes_share_one_commit(tmp_path: Path) -> None:
+    """Writes that queue while another holds the lock are committed together, once."""
+    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    owner = store.create_user("alice", "h", datetime.now(UTC)).id
+    commits: list[str] = []
+    conn_of = {}
+
+    def traced() -> sqlite3.Connection:
+        conn = original()
+        if id(conn) not in conn_of:
+            conn_of[id(conn)] = conn
+            conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        return conn
+
+    original, store._conn = store._conn, traced  # type: ignore[method-assign]
+    store._writer.acquire()
+    threads, outcomes = _queue_writes_behind_held_lock(
+        store, [lambda i=i: _insert(store, owner, f"k{i}") for i in range(6)])
+    store._writer.release()
+    for t in threads:
+        t.join()
+    assert outcomes == {i: None for i in range(6)}
+    assert commits == ["COMMIT"], "six queued writes should need one commit"
+    assert store.list_identifiers(owner, "", None, 10) == [f"k{i}" for i in range(6)]
+    store.close()
+
+
+def test_a_full_disk_fails_the_whole_batch_and_commits_nothing(tmp_path: Path) -> None:
+    """When the database cannot grow, every queued write fails with 507 and none is stored."""
+    from mos.errors import InsufficientStorage
+
+    store = SQLiteMetadataStore(tmp_path / "metadata.db")
+    owner = store.create_user("alice", "h", datetime.now(UTC)).id
+    pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
+    # Every connection made from now on may not grow the file: the next big row cannot fit.
+    original = store._conn
+
+    def capped() -> sqlite3.Connection:
+        conn = original()
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    store._conn = capped  # type: ignore[method-assign]
+    store._writer.acquire()
+    threads, outcomes = _queue_writes_behind_held_lock(
+        store, [lambda i=i: _insert(store, owner, f"big{i}", os.urandom(64 * 1024))
+                for i in range(4)])
+    store._writer.release()
+    for t in threads:
+        t.join()
+    assert all(isinstance(outcomes[i], InsufficientStorage) for i in range(4)), outcomes
+    store._conn = original  # type: ignore[method-assign]
+    assert store.list_identifiers(owner, "", None, 10) == []
+    store.close()
+
+
+def test_a_write_that_times_out_in_the_queue_never_runs(tmp_path: Path) -> None:
+    """Unavailable means not written: a write given up on is taken out of the queue."""
+    store = SQLiteMetadataStore(tmp_path / "metadata.db", busy_timeout_ms=200)
+    owner = store.create_user("alice", "h", datetime.now(UTC)).id
+    store._writer.acquire()  # a leader that does not finish in time
+    try:
+        with pytest.raises(Unavailable):
+            _insert(store, owner, "late")
+        assert store._queue == []
+    finally:
+        store._writer.release()
+    _insert(store, owner, "next")  # the next write runs alone, without the one given up on
+    assert store.list_identifiers(owner, "", None, 10) == ["next"]
+    store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import json
@@ -14,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from mos.errors import InsufficientStorage, Unavailable
 from mos.stores.base import (
@@ -75,31 +76,83 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
-    """Let one thread of all processes on the file write at a time; the others queue.
+    """Writes of a process share commits (group commit); processes take turns on an flock.
 
-    SQLite admits one writer; a thread that finds the database locked sleeps in SQLite's busy
-    handler for 1, 2, 5, 10... ms, which wastes most of the time a commit takes. Threads of a
-    process queue on a Python lock; the one at the front then takes an flock on a lock file
-    beside the database, on which the kernel wakes the next process the moment the holder is
-    done. SQLite's busy wait is left to programs that do not take the flock (a backup, the
-    sqlite3 shell), and it bounds how long a holder can keep the flock.
+    A write is queued; the thread that gets the process's writer lock runs every write queued
+    by then in one transaction, so one commit (one WAL fsync, the cost of a durable write)
+    serves them all, and each waiting thread finds its own result or error when it gets the
+    lock. A write that fails undoes only its own statement (SQLite's statement rollback); an
+    error that ends the transaction (I/O, full disk) fails the whole batch, none of which
+    was committed. A write returns only after the commit that holds it, so durability is as
+    with one commit per write; a lone write commits alone.
+
+    Between processes, the leader takes an flock on a lock file beside the database: SQLite's
+    busy handler would sleep 1, 2, 5, 10... ms per try while a commit takes ~0.25 ms. SQLite's
+    busy wait is left to programs that do not take the flock (a backup, the sqlite3 shell).
     """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         store = args[0]
         assert isinstance(store, SQLiteMetadataStore)
-        # Bounded like SQLite's own wait: a writer stuck behind a long lock answers 503 in
-        # about busy_timeout, instead of each queued thread adding its own busy_timeout.
+        item = _Pending(functools.partial(fn, *args, **kwargs))
+        with store._queue_lock:
+            store._queue.append(item)
         if not store._writer.acquire(timeout=store.busy_timeout_ms / 1000):
-            raise Unavailable("the metadata store is busy")
+            with store._queue_lock:
+                if item in store._queue:  # nobody took it: it never runs
+                    store._queue.remove(item)
+                    raise Unavailable("the metadata store is busy")
+            store._writer.acquire()  # a leader is running it now: wait for the outcome
         try:
-            with store._process_writer_lock():
-                return fn(*args, **kwargs)
+            if not item.done:
+                with store._queue_lock:
+                    batch, store._queue = store._queue, []
+                with store._process_writer_lock():
+                    _run_batch(store._conn(), batch)
         finally:
             store._writer.release()
+        if item.error is not None:
+            raise item.error
+        return cast(R, item.result)
 
     return wrapper
+
+
+@dataclasses.dataclass(eq=False)
+class _Pending:
+    """One write waiting for the next commit."""
+
+    op: Callable[[], Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Pending]) -> None:
+    """Run the queued writes under one commit (one WAL fsync); a lone write commits alone."""
+    try:
+        if len(batch) == 1:
+            batch[0].result = batch[0].op()
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        for item in batch:
+            try:
+                item.result = item.op()
+            except Exception as exc:  # SQLite undid that statement only; the others go on
+                item.error = exc
+                if not conn.in_transaction:  # an I/O or full-disk error ended it: stop
+                    raise
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        for item in batch:  # nothing of the batch was committed
+            item.result, item.error = None, item.error or exc
+    finally:
+        for item in batch:
+            item.done = True
 
 
 def _flock_within(fd: int, timeout: float) -> None:
@@ -147,6 +200,8 @@ class SQLiteMetadataStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
         self._writer_fd: int | None = None
         # A lock held by another thread at a fork would stay held in the child for ever, and
         # an flock on an inherited descriptor would be shared with the parent, not exclusive.
