@@ -156,10 +156,10 @@ def _insert(store: SQLiteMetadataStore, owner: str, name: str, data: bytes = b"x
     ))
 
 
-def _queue_writes_behind_held_lock(
+def _queue_behind_a_leader(
     store: SQLiteMetadataStore, writes: list[Callable[[], None]]
 ) -> tuple[list[threading.Thread], dict[int, BaseException | None]]:
-    """Start the writes while the test holds the writer lock, and wait until all are queued."""
+    """Play a leader at work, then start the writes one by one (so they queue in order)."""
     outcomes: dict[int, BaseException | None] = {}
 
     def run(i: int, write: Callable[[], None]) -> None:
@@ -169,37 +169,46 @@ def _queue_writes_behind_held_lock(
         except BaseException as exc:
             outcomes[i] = exc
 
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writes)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(store._queue) < len(writes):
-        assert time.monotonic() < deadline, "the writes did not queue"
-        time.sleep(0.01)
+    with store._turn:
+        store._leading = True
+    threads = []
+    for i, write in enumerate(writes):
+        threads.append(threading.Thread(target=run, args=(i, write)))
+        threads[-1].start()
+        deadline = time.monotonic() + 10
+        while len(store._queue) < i + 1:
+            assert time.monotonic() < deadline, "the write did not queue"
+            time.sleep(0.005)
     return threads, outcomes
 
 
+def _finish(store: SQLiteMetadataStore, threads: list[threading.Thread]) -> None:
+    """End the played leader's turn and wait for the writes."""
+    store._hand_over()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive(), "a write never got its outcome"
+
+
 def test_queued_writes_share_one_commit(tmp_path: Path) -> None:
-    """Writes that queue while another holds the lock are committed together, once."""
+    """Writes that queue while another thread leads are committed together, once."""
     store = SQLiteMetadataStore(tmp_path / "metadata.db")
     owner = store.create_user("alice", "h", datetime.now(UTC)).id
     commits: list[str] = []
-    conn_of = {}
+    traced: set[int] = set()
+    original = store._conn
 
-    def traced() -> sqlite3.Connection:
+    def tracing() -> sqlite3.Connection:
         conn = original()
-        if id(conn) not in conn_of:
-            conn_of[id(conn)] = conn
+        if id(conn) not in traced:
+            traced.add(id(conn))
             conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
         return conn
 
-    original, store._conn = store._conn, traced  # type: ignore[method-assign]
-    store._writer.acquire()
-    threads, outcomes = _queue_writes_behind_held_lock(
+    store._conn = tracing  # type: ignore[method-assign]
+    threads, outcomes = _queue_behind_a_leader(
         store, [lambda i=i: _insert(store, owner, f"k{i}") for i in range(6)])
-    store._writer.release()
-    for t in threads:
-        t.join()
+    _finish(store, threads)
     assert outcomes == {i: None for i in range(6)}
     assert commits == ["COMMIT"], "six queued writes should need one commit"
     assert store.list_identifiers(owner, "", None, 10) == [f"k{i}" for i in range(6)]
@@ -207,13 +216,15 @@ def test_queued_writes_share_one_commit(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_fails_the_whole_batch_and_commits_nothing(tmp_path: Path) -> None:
-    """When the database cannot grow, every queued write fails with 507 and none is stored."""
+    """A row that cannot fit ends the transaction: the small row queued after it, which
+    would fit, is not run on its own either; every write of the batch answers 507."""
     from mos.errors import InsufficientStorage
 
     store = SQLiteMetadataStore(tmp_path / "metadata.db")
     owner = store.create_user("alice", "h", datetime.now(UTC)).id
+    _insert(store, owner, "room", os.urandom(8 * 1024))
+    store.delete_object(owner, "room")  # free pages: a small row fits, a big one does not
     pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
-    # Every connection made from now on may not grow the file: the next big row cannot fit.
     original = store._conn
 
     def capped() -> sqlite3.Connection:
@@ -222,15 +233,34 @@ def test_a_full_disk_fails_the_whole_batch_and_commits_nothing(tmp_path: Path) -
         return conn
 
     store._conn = capped  # type: ignore[method-assign]
-    store._writer.acquire()
-    threads, outcomes = _queue_writes_behind_held_lock(
-        store, [lambda i=i: _insert(store, owner, f"big{i}", os.urandom(64 * 1024))
-                for i in range(4)])
-    store._writer.release()
-    for t in threads:
-        t.join()
-    assert all(isinstance(outcomes[i], InsufficientStorage) for i in range(4)), outcomes
+    threads, outcomes = _queue_behind_a_leader(store, [
+        lambda: _insert(store, owner, "big", os.urandom(256 * 1024)),
+        lambda: _insert(store, owner, "small", b"tiny"),
+    ])
+    _finish(store, threads)
+    assert isinstance(outcomes[0], InsufficientStorage), outcomes
+    assert isinstance(outcomes[1], InsufficientStorage), outcomes
     store._conn = original  # type: ignore[method-assign]
+    assert store.list_identifiers(owner, "", None, 10) == []
+    _insert(store, owner, "small", b"tiny")  # on its own, the small row fits
+    assert store.list_identifiers(owner, "", None, 10) == ["small"]
+    store.close()
+
+
+def test_a_leader_that_cannot_take_the_lock_fails_its_batch(tmp_path: Path) -> None:
+    """If the leader cannot take the flock, every write it took answers 503; none is stored
+    and none is reported done."""
+    store = SQLiteMetadataStore(tmp_path / "metadata.db", busy_timeout_ms=300)
+    owner = store.create_user("alice", "h", datetime.now(UTC)).id
+    holder = hold_writer_lock(tmp_path / "metadata.db-writer.lock")
+    try:
+        threads, outcomes = _queue_behind_a_leader(
+            store, [lambda i=i: _insert(store, owner, f"w{i}") for i in range(3)])
+        _finish(store, threads)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert all(isinstance(outcomes[i], Unavailable) for i in range(3)), outcomes
     assert store.list_identifiers(owner, "", None, 10) == []
     store.close()
 
@@ -239,13 +269,12 @@ def test_a_write_that_times_out_in_the_queue_never_runs(tmp_path: Path) -> None:
     """Unavailable means not written: a write given up on is taken out of the queue."""
     store = SQLiteMetadataStore(tmp_path / "metadata.db", busy_timeout_ms=200)
     owner = store.create_user("alice", "h", datetime.now(UTC)).id
-    store._writer.acquire()  # a leader that does not finish in time
-    try:
-        with pytest.raises(Unavailable):
-            _insert(store, owner, "late")
-        assert store._queue == []
-    finally:
-        store._writer.release()
+    with store._turn:
+        store._leading = True  # a leader that does not finish in time
+    with pytest.raises(Unavailable):
+        _insert(store, owner, "late")
+    assert store._queue == []
+    store._hand_over()
     _insert(store, owner, "next")  # the next write runs alone, without the one given up on
     assert store.list_identifiers(owner, "", None, 10) == ["next"]
     store.close()

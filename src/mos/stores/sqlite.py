@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import fcntl
 import functools
@@ -96,24 +97,20 @@ def _one_writer(fn: Callable[P, R]) -> Callable[P, R]:
         store = args[0]
         assert isinstance(store, SQLiteMetadataStore)
         item = _Pending(functools.partial(fn, *args, **kwargs))
-        with store._queue_lock:
-            store._queue.append(item)
-        if not store._writer.acquire(timeout=store.busy_timeout_ms / 1000):
-            with store._queue_lock:
-                if item in store._queue:  # nobody took it: it never runs
-                    store._queue.remove(item)
-                    raise Unavailable("the metadata store is busy")
-            store._writer.acquire()  # a leader is running it now: wait for the outcome
-        try:
-            if not item.done:
-                with store._queue_lock:
-                    batch, store._queue = store._queue, []
-                with store._process_writer_lock():
-                    _run_batch(store._conn(), batch)
-        finally:
-            store._writer.release()
+        batch = store._enqueue_or_follow(item)
+        if batch is not None:  # this thread leads: it runs what was queued, its own included
+            try:
+                store._lead(batch)
+            finally:
+                store._hand_over()
         if item.error is not None:
-            raise item.error
+            # Each waiter raises its own exception object (a shared one would collect every
+            # thread's traceback); the original stays attached as the cause.
+            err = item.error
+            if batch is None:
+                with contextlib.suppress(Exception):
+                    err = copy.copy(item.error)
+            raise err from item.error.__cause__
         return cast(R, item.result)
 
     return wrapper
@@ -130,11 +127,19 @@ class _Pending:
 
 
 def _run_batch(conn: sqlite3.Connection, batch: list[_Pending]) -> None:
-    """Run the queued writes under one commit (one WAL fsync); a lone write commits alone."""
-    try:
-        if len(batch) == 1:
+    """Run the queued writes under one commit (one WAL fsync); a lone write commits alone.
+
+    Sets every item's result or error; raises only what ended the whole batch.
+    """
+    if conn.in_transaction:  # never left open by us, but a lone write must not join one
+        conn.execute("ROLLBACK")
+    if len(batch) == 1:
+        try:
             batch[0].result = batch[0].op()
-            return
+        except Exception as exc:
+            batch[0].error = exc
+        return
+    try:
         conn.execute("BEGIN IMMEDIATE")
         for item in batch:
             try:
@@ -144,15 +149,11 @@ def _run_batch(conn: sqlite3.Connection, batch: list[_Pending]) -> None:
                 if not conn.in_transaction:  # an I/O or full-disk error ended it: stop
                     raise
         conn.execute("COMMIT")
-    except BaseException as exc:
+    except Exception as exc:
         if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        for item in batch:  # nothing of the batch was committed
-            item.result, item.error = None, item.error or exc
-    finally:
-        for item in batch:
-            item.done = True
+            conn.execute("ROLLBACK")  # if this fails too, the caller drops the connection
+        for item in batch:  # nothing of the batch was committed: one outcome for all
+            item.result, item.error = None, exc
 
 
 def _flock_within(fd: int, timeout: float) -> None:
@@ -200,8 +201,10 @@ class SQLiteMetadataStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = threading.Lock()
+        # Group commit (see _one_writer): writes wait in _queue; one leader at a time runs them.
         self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._leading = False
         self._writer_fd: int | None = None
         # A lock held by another thread at a fork would stay held in the child for ever, and
         # an flock on an inherited descriptor would be shared with the parent, not exclusive.
@@ -211,9 +214,67 @@ class SQLiteMetadataStore:
 
     def _reset_writer_lock(self) -> None:
         self._writer = threading.Lock()
+        self._queue = []  # writes of the parent's threads are not the child's to run
+        self._turn = threading.Condition()
+        self._leading = False
         if self._writer_fd is not None:
             os.close(self._writer_fd)
             self._writer_fd = None
+
+    def _enqueue_or_follow(self, item: _Pending) -> list[_Pending] | None:
+        """Queue the write; the batch to run if this thread must lead, None once it is done.
+
+        Waits while another thread leads. A write still queued when the busy timeout runs
+        out is taken out and never runs (Unavailable means not written); one a leader has
+        taken is waited for, as its outcome is being decided.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        with self._turn:
+            self._queue.append(item)
+            while not item.done and self._leading:
+                left = deadline - time.monotonic()
+                if left <= 0 and item in self._queue:
+                    self._queue.remove(item)
+                    raise Unavailable("the metadata store is busy")
+                self._turn.wait(left if left > 0 else 0.05)
+            if item.done:
+                return None
+            self._leading = True
+            batch, self._queue = self._queue, []
+            return batch
+
+    def _lead(self, batch: list[_Pending]) -> None:
+        """Run a batch under the process's writer lock and the flock; settle every item."""
+        try:
+            with self._writer, self._process_writer_lock():
+                conn = self._conn()
+                try:
+                    _run_batch(conn, batch)
+                except BaseException:
+                    self._drop_conn(conn)  # a ROLLBACK failed: never reuse that connection
+                    raise
+        except BaseException as exc:
+            # Whatever ran was not committed (the lock, the connection or a ROLLBACK failed).
+            for item in batch:
+                item.result, item.error = None, exc
+            raise
+        finally:
+            for item in batch:
+                item.done = True
+
+    def _hand_over(self) -> None:
+        """End this thread's turn as leader and wake the waiters (one of them may lead next)."""
+        with self._turn:
+            self._leading = False
+            self._turn.notify_all()
+
+    def _drop_conn(self, conn: sqlite3.Connection) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
 
     @contextlib.contextmanager
     def _process_writer_lock(self) -> Iterator[None]:
