@@ -6,15 +6,10 @@ import functools
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.sansio.multipart import (
-    Data,
-    Epilogue,
-    Field,
-    File,
-    MultipartDecoder,
-    NeedData,
-)
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser
+from werkzeug.datastructures import Headers
+from werkzeug.http import parse_options_header
 
 from mos.errors import BadRequest, InvalidIdentifier, InvalidMetadata
 from mos.services.names import (
@@ -30,7 +25,9 @@ from mos.stores.base import Chunk
 CHUNK = 1024 * 1024
 FILE_PART = "file"
 IDENTIFIER_FIELD = "file_identifier"
-_HEADROOM = 64 * 1024
+# Per part: python-multipart refuses more headers, or a longer one, as malformed.
+MAX_PART_HEADERS = 16
+MAX_PART_HEADER_BYTES = 8 * 1024
 
 
 class IncompleteBody(BadRequest):
@@ -62,14 +59,32 @@ def raw_chunks(
 
 
 class MultipartUpload:
-    """Parse multipart/form-data as it arrives: the file part streams, fields are kept."""
+    """Parse multipart/form-data as it arrives: the file part streams, fields are kept.
+
+    python-multipart finds the boundaries with bytes.find and hands each part's data over
+    as offsets into the received buffer, which is passed on as a memoryview: the file's
+    bytes are not copied on the way to the blob store. Werkzeug's decoder, used before,
+    copied every MiB several times: 1.7-1.8 s of CPU per GiB here against 0.13 s
+    (`python -m bench.multipart_cost`).
+    """
 
     def __init__(self, body: Iterator[Chunk], boundary: bytes) -> None:
         self._body = body
-        # The decoder's limit bounds its buffer: one chunk of the body plus what a part's
-        # headers or a field may hold. Events are drained after every chunk, so file data
-        # never piles up; headers that never end hit this limit.
-        self._decoder = MultipartDecoder(boundary, max_form_memory_size=CHUNK + _HEADROOM)
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+            max_header_count=MAX_PART_HEADERS,
+            max_header_size=MAX_PART_HEADER_BYTES,
+        )
         self.fields: list[tuple[str, str]] = []
         self.identifier: str | None = None
         self.filename: str | None = None
@@ -77,80 +92,89 @@ class MultipartUpload:
         self.saw_file = False
         self._total = 0
         self._complete = False
-        self._part: Field | File | None = None
+        self._is_file = False
+        self._name = ""
+        self._headers: list[tuple[str, str]] = []
+        self._hname = bytearray()
+        self._hvalue = bytearray()
         self._value = bytearray()
+        self._out: list[Chunk] = []
 
-    def file_chunks(self) -> Iterator[bytes]:
+    def file_chunks(self) -> Iterator[Chunk]:
         """Yield the bytes of the `file` part, parsing the fields around it as they come."""
         for data in self._body:
-            # The decoder copies into its own buffer, so a bytearray does as well as bytes.
-            self._receive(cast(bytes, data))
-            yield from self._events()
+            try:
+                # It searches with bytes methods, which bytearrays have as well.
+                self._parser.write(cast(bytes, data))
+            except MultipartParseError as exc:
+                raise BadRequest(f"Malformed multipart body: {exc}",
+                                 code="invalid_multipart") from exc
+            yield from self._out
+            self._out = []
             if self._complete:
                 break
-        if not self._complete:
-            self._receive(None)
-            yield from self._events()
         if not self._complete:
             raise BadRequest("The multipart body ends before its closing boundary.",
                              code="invalid_multipart")
 
-    def _receive(self, data: bytes | None) -> None:
+    def _part_begin(self) -> None:
+        self._headers, self._is_file, self._name = [], False, ""
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._hname += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._hvalue += data[start:end]
+
+    def _header_end(self) -> None:
         try:
-            self._decoder.receive_data(data)
-        except RequestEntityTooLarge:
-            raise BadRequest("A multipart part header is too long.",
+            name, value = self._hname.decode(), self._hvalue.decode()
+        except UnicodeDecodeError:
+            raise BadRequest("A multipart part header is not valid UTF-8.",
                              code="invalid_multipart") from None
-        except ValueError as exc:
-            raise BadRequest(f"Malformed multipart body: {exc}", code="invalid_multipart") from exc
+        self._headers.append((name.strip(" \t"), value.strip(" \t")))
+        self._hname, self._hvalue = bytearray(), bytearray()
 
-    def _events(self) -> Iterator[bytes]:
-        while True:
-            try:
-                event = self._decoder.next_event()
-            except ValueError as exc:
-                raise BadRequest(f"Malformed multipart body: {exc}",
-                                 code="invalid_multipart") from exc
-            if isinstance(event, NeedData):
-                return
-            if isinstance(event, Epilogue):
-                self._complete = True
-                return
-            if isinstance(event, File):
-                self._start_file(event)
-                self._part, self._value = event, bytearray()
-            elif isinstance(event, Field) and event.name == FILE_PART:
-                # `curl -F 'file=<x'` sends no filename=, so Werkzeug calls it a field;
-                # the bytes are still the object's and must stream, not pile up in memory.
-                as_file = File(name=event.name, filename="", headers=event.headers)
-                self._start_file(as_file)
-                self._part, self._value = as_file, bytearray()
-            elif isinstance(event, Field):
-                self._part, self._value = event, bytearray()
-            elif isinstance(event, Data):
-                if isinstance(self._part, File):
-                    if event.data:
-                        yield event.data
-                else:
-                    self._value += event.data
-                    if len(self._value) > MAX_FIELD_VALUE_BYTES:
-                        raise InvalidMetadata("A form field is longer than 8 KiB.")
-                if not event.more_data:
-                    if isinstance(self._part, Field):
-                        self._add_field(self._part.name, bytes(self._value))
-                    self._part, self._value = None, bytearray()
+    def _headers_finished(self) -> None:
+        headers = Headers(self._headers)
+        _disposition, params = parse_options_header(headers.get("Content-Disposition", ""))
+        self._name = params.get("name", "")
+        filename = params.get("filename")
+        # `curl -F 'file=<x'` sends no filename=, yet the bytes are the object's and must
+        # stream, not pile up in memory: the part named `file` is the file either way.
+        if filename is not None or self._name == FILE_PART:
+            self._start_file(self._name, filename or "", headers)
+            self._is_file = True
+        self._value = bytearray()
 
-    def _start_file(self, event: File) -> None:
-        if event.name != FILE_PART:
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            if end > start:
+                self._out.append(memoryview(data)[start:end])
+            return
+        self._value += data[start:end]
+        if len(self._value) > MAX_FIELD_VALUE_BYTES:
+            raise InvalidMetadata("A form field is longer than 8 KiB.")
+
+    def _part_end(self) -> None:
+        if not self._is_file:
+            self._add_field(self._name, bytes(self._value))
+        self._value = bytearray()
+
+    def _end(self) -> None:
+        self._complete = True
+
+    def _start_file(self, name: str, filename: str, headers: Headers) -> None:
+        if name != FILE_PART:
             raise BadRequest(
-                f"Unexpected file part {event.name!r}: send the bytes in the part named 'file'.",
+                f"Unexpected file part {name!r}: send the bytes in the part named 'file'.",
                 code="invalid_multipart",
             )
         if self.saw_file:
             raise BadRequest("Only one 'file' part is allowed.", code="invalid_multipart")
         self.saw_file = True
-        self.filename = _clean_filename(event.filename or "")
-        given = event.headers.get("Content-Type")
+        self.filename = _clean_filename(filename)
+        given = headers.get("Content-Type")
         self.content_type = check_content_type(given) if given else None
 
     def _add_field(self, name: str, raw: bytes) -> None:

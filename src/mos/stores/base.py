@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
-# A piece of an object's bytes as uploads hand them over: bytes, or the buffer a body was
-# received into (no copy to make it bytes).
-Chunk = bytes | bytearray
+# A piece of an object's bytes as uploads hand them over: bytes, the buffer a body was
+# received into, or a view of the part of it that is file data (no copy to make it bytes).
+Chunk = bytes | bytearray | memoryview
 # The blob id of a version whose bytes live in its metadata row. The id, not the bytes column,
 # says where the bytes are: a writer that knows nothing of inline bytes (an older release
 # during an upgrade) swaps in a blob id of its own and so can never leave stale bytes that
