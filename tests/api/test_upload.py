@@ -727,3 +727,54 @@ def test_post_over_the_size_limit_is_413(small_api: Api, size: int) -> None:
     small_api.check_error(small_api.get("big"), 404, "not_found")
     assert_nothing_stored(small_api)
     assert small_api.list_all() == []
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [b"This is a preamble.\r\n", b"", b"\r\n\r\n"],
+    ids=["preamble", "none", "blank-lines"],
+)
+@pytest.mark.parametrize("padding", [b"", b"  \t"], ids=["plain", "padded-delimiter"])
+def test_multipart_preamble_and_delimiter_padding_are_allowed(
+    api: Api, prefix: bytes, padding: bytes
+) -> None:
+    """RFC 2046: text before the first delimiter, and spaces after it, are not part of it."""
+    body = (prefix + b"--" + BOUNDARY.encode() + padding + b"\r\n"
+            b'Content-Disposition: form-data; name="file_identifier"\r\n\r\nrfc\r\n'
+            b"--" + BOUNDARY.encode() + b"\r\n"
+            b'Content-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'
+            b"the bytes\r\n--" + BOUNDARY.encode() + b"--\r\n")
+    resp = api.client.post("/data/file", data=body, headers=api.headers(
+        {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}))
+    assert resp.status_code == 201, resp.get_json()
+    assert api.get("rfc").data == b"the bytes"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"X-Other: 1\r\n", b"Content-Disposition: form-data\r\n",
+     b'Content-Disposition: form-data; name=""\r\n'],
+    ids=["no-content-disposition", "no-name", "empty-name"],
+)
+def test_multipart_part_without_a_name_is_400_before_the_file(
+    api: Api, headers: bytes, expect_error: Any
+) -> None:
+    """A part that does not say its name is malformed, and is refused as soon as it is seen."""
+    body = (b"--" + BOUNDARY.encode() + b"\r\n" + headers + b"\r\nvalue\r\n"
+            b"--" + BOUNDARY.encode() + b"\r\n"
+            b'Content-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'
+            b"the bytes\r\n--" + BOUNDARY.encode() + b"--\r\n")
+    resp = api.client.post("/data/file", data=body, headers=api.headers(
+        {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}))
+    expect_error(resp, 400, "invalid_multipart")
+    assert api.stored() == (0, 0)
+
+
+def test_multipart_without_an_opening_boundary_in_64_kib_is_400(
+    api: Api, expect_error: Any
+) -> None:
+    """A preamble longer than 64 KiB is not looked through for ever."""
+    body = b"x" * (70 * 1024) + b"\r\n--" + BOUNDARY.encode() + b"--\r\n"
+    resp = api.client.post("/data/file", data=body, headers=api.headers(
+        {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}))
+    expect_error(resp, 400, "invalid_multipart")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
@@ -27,7 +28,12 @@ FILE_PART = "file"
 IDENTIFIER_FIELD = "file_identifier"
 # Per part: python-multipart refuses more headers, or a longer one, as malformed.
 MAX_PART_HEADERS = 16
-MAX_PART_HEADER_BYTES = 8 * 1024
+MAX_PART_HEADER_BYTES = 64 * 1024
+# Text before the first boundary (RFC 2046 allows it) is skipped up to this much.
+MAX_PREAMBLE = 64 * 1024
+# python-multipart logs a warning for every malformed body: clients could flood the log with
+# what is already answered as 400 invalid_multipart.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 
 class IncompleteBody(BadRequest):
@@ -39,7 +45,7 @@ class IncompleteBody(BadRequest):
 
 def raw_chunks(
     environ: dict[str, Any], stream: IO[bytes], declared_length: int | None
-) -> Iterator[Chunk]:
+) -> Iterator[bytes | bytearray]:
     """Read the body in large chunks (from Gunicorn's socket directly where it can); fail if
     it ends short of Content-Length."""
     direct = socket_body(environ, CHUNK)
@@ -68,8 +74,9 @@ class MultipartUpload:
     (`python -m bench.multipart_cost`).
     """
 
-    def __init__(self, body: Iterator[Chunk], boundary: bytes) -> None:
+    def __init__(self, body: Iterator[bytes | bytearray], boundary: bytes) -> None:
         self._body = body
+        self._delimiter = b"--" + boundary
         self._parser = MultipartParser(
             boundary,
             callbacks={
@@ -102,7 +109,7 @@ class MultipartUpload:
 
     def file_chunks(self) -> Iterator[Chunk]:
         """Yield the bytes of the `file` part, parsing the fields around it as they come."""
-        for data in self._body:
+        for data in self._from_first_delimiter():
             try:
                 # It searches with bytes methods, which bytearrays have as well.
                 self._parser.write(cast(bytes, data))
@@ -116,6 +123,29 @@ class MultipartUpload:
         if not self._complete:
             raise BadRequest("The multipart body ends before its closing boundary.",
                              code="invalid_multipart")
+
+    def _from_first_delimiter(self) -> Iterator[bytes | bytearray]:
+        """The body from its first delimiter line on, that line without trailing spaces.
+
+        RFC 2046 allows a preamble before the first delimiter and spaces after it, which
+        python-multipart does not; both are dropped here (only the first chunk is copied).
+        """
+        held = bytearray()
+        for data in self._body:
+            held += data
+            at = 0 if held.startswith(self._delimiter) else held.find(b"\n" + self._delimiter)
+            if at > MAX_PREAMBLE or (at < 0 and len(held) > MAX_PREAMBLE + len(self._delimiter)):
+                raise BadRequest("The multipart body has no opening boundary.",
+                                 code="invalid_multipart")
+            line_end = held.find(b"\n", at + 1) if at >= 0 else -1
+            if line_end >= 0:
+                start = at if at == 0 else at + 1
+                rest = held[start + len(self._delimiter):line_end + 1]
+                if not rest.strip(b" \t\r\n"):  # padding only: a normal opening delimiter
+                    held[start:line_end + 1] = self._delimiter + b"\r\n"
+                yield bytes(held[start:])
+                yield from self._body
+                return
 
     def _part_begin(self) -> None:
         self._headers, self._is_file, self._name = [], False, ""
@@ -138,7 +168,10 @@ class MultipartUpload:
     def _headers_finished(self) -> None:
         headers = Headers(self._headers)
         _disposition, params = parse_options_header(headers.get("Content-Disposition", ""))
-        self._name = params.get("name", "")
+        if not params.get("name"):
+            raise BadRequest("A multipart part has no Content-Disposition with a name.",
+                             code="invalid_multipart")
+        self._name = params["name"]
         filename = params.get("filename")
         # `curl -F 'file=<x'` sends no filename=, yet the bytes are the object's and must
         # stream, not pile up in memory: the part named `file` is the file either way.
