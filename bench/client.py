@@ -6,9 +6,11 @@ import http.client
 import json
 import secrets
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
+
+T = TypeVar("T")
 
 # Gunicorn closes idle keep-alive connections after 5 s; reconnect well before that.
 IDLE_RECONNECT_S = 3.0
@@ -97,38 +99,36 @@ class Client:
     ) -> tuple[int, bytes]:
         """Stream a body of known length from an iterable (no retry); status and answer."""
         all_headers = {**self.headers, **(headers or {}), "Content-Length": str(length)}
-        conn = self.connection()
-        try:
-            conn.request(method, path, body=chunks, headers=all_headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        except BaseException:
-            self.close()
-            raise
-        self._last_used = time.monotonic()
-        if resp.will_close:
-            self.close()
-        return resp.status, data
+        return self._exchange(method, path, chunks, all_headers, lambda resp: resp.read())
 
     def download(self, path: str, buf: memoryview) -> tuple[int, int]:
         """GET path, reading the body into buf chunk by chunk and discarding it."""
+
+        def drain(resp: http.client.HTTPResponse) -> int:
+            total = 0
+            while n := resp.readinto(buf):
+                total += n
+            return total
+
+        return self._exchange("GET", path, None, self.headers, drain)
+
+    def _exchange(
+        self, method: str, path: str, body: Iterable[bytes] | None, headers: dict[str, str],
+        read: Callable[[http.client.HTTPResponse], T],
+    ) -> tuple[int, T]:
+        """One request without retry; the socket is dropped on any failure or a closing answer."""
         conn = self.connection()
         try:
-            conn.request("GET", path, headers=self.headers)
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
-            total = 0
-            while True:
-                n = resp.readinto(buf)
-                if not n:
-                    break
-                total += n
+            answer = read(resp)
         except BaseException:
             self.close()
             raise
         self._last_used = time.monotonic()
         if resp.will_close:
             self.close()
-        return resp.status, total
+        return resp.status, answer
 
 
 def json_call(client: Client, method: str, path: str, doc: dict[str, Any]) -> tuple[int, Any]:

@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 
 from mos.app import create_app
 from mos.config import Settings
+from mos.stores.base import is_inline_id
 
 # Same cheap argon2id parameters as tests/conftest.py (not importable: both are "conftest").
 FAST_HASH = {"MOS_ARGON2_TIME_COST": "1", "MOS_ARGON2_MEMORY_KIB": "256",
@@ -168,8 +169,9 @@ class Api:
         A copy is a blob, or a small object's bytes held in its metadata row.
         """
         services = self.client.application.extensions["mos"]
-        blobs, inline = services.blobs.iter_blobs(), services.meta.iter_inline_refs()
-        return len(blobs) + len(inline), len(services.blobs.iter_temp())
+        rows = services.meta.iter_blob_refs()
+        inline = [ref for ref in rows if is_inline_id(ref[0])]
+        return len(services.blobs.iter_blobs()) + len(inline), len(services.blobs.iter_temp())
 
     def blob_files(self) -> int:
         """Blobs in the blob store alone (objects over INLINE_MAX, and orphans)."""

@@ -15,6 +15,7 @@ from mos.stores.base import (
     ObjectExists,
     ObjectRecord,
     UsernameTaken,
+    is_inline_id,
 )
 from mos.stores.sqlite import SQLiteMetadataStore
 
@@ -25,6 +26,16 @@ NOW = datetime(2026, 11, 24, 13, 56, 17, tzinfo=UTC)
 def o(meta: MetadataStore) -> dict[str, str]:
     """Users u, u1, u2, v and other, by name to id: objects belong to real users."""
     return {n: meta.create_user(n, "hash", NOW).id for n in ("u", "u1", "u2", "v", "other")}
+
+
+def inline_refs(meta: MetadataStore) -> list[tuple[str, str, str]]:
+    """The refs of rows that hold their bytes."""
+    return [ref for ref in meta.iter_blob_refs() if is_inline_id(ref[0])]
+
+
+def file_refs(meta: MetadataStore) -> list[tuple[str, str, str]]:
+    """The refs of rows whose bytes are in the blob store."""
+    return [ref for ref in meta.iter_blob_refs() if not is_inline_id(ref[0])]
 
 
 def record(owner: str, identifier: str, blob_id: str = "a" * 32, **kw: object) -> ObjectRecord:
@@ -222,17 +233,17 @@ def test_inline_bytes_round_trip_and_swap_away(meta: MetadataStore, o: dict[str,
     meta.insert_object(rec)
     got = meta.get_object(o["u"], "small")
     assert got == rec and got is not None and got.inline == data
-    assert meta.iter_inline_refs() == [(small, o["u"], "small")]
-    assert meta.iter_blob_refs() == []
+    assert inline_refs(meta) == [(small, o["u"], "small")]
+    assert file_refs(meta) == []
     on_disk = replace(rec, blob_id="2" * 32, inline=None, revision=2)
     assert meta.swap_object(on_disk, rec)
     assert meta.get_object(o["u"], "small") == on_disk
-    assert meta.iter_inline_refs() == []
-    assert meta.iter_blob_refs() == [("2" * 32, o["u"], "small")]
+    assert inline_refs(meta) == []
+    assert file_refs(meta) == [("2" * 32, o["u"], "small")]
     back = replace(on_disk, blob_id=INLINE_PREFIX + "3" * 32, inline=b"", size=0, revision=3)
     assert meta.swap_object(back, on_disk)
     assert meta.get_object(o["u"], "small") == back  # empty bytes are not "no bytes"
-    assert meta.iter_inline_refs() == [(INLINE_PREFIX + "3" * 32, o["u"], "small")]
+    assert inline_refs(meta) == [(INLINE_PREFIX + "3" * 32, o["u"], "small")]
 
 
 def test_bytes_left_by_a_writer_unaware_of_inline_rows_are_ignored(
@@ -245,8 +256,8 @@ def test_bytes_left_by_a_writer_unaware_of_inline_rows_are_ignored(
     assert meta.swap_object(stale, rec)
     got = meta.get_object(o["u"], "k")
     assert got is not None and got.blob_id == "2" * 32 and got.inline is None
-    assert meta.iter_blob_refs() == [("2" * 32, o["u"], "k")]  # fsck keeps the new blob
-    assert meta.iter_inline_refs() == []
+    assert file_refs(meta) == [("2" * 32, o["u"], "k")]  # fsck keeps the new blob
+    assert inline_refs(meta) == []
 
 
 def test_inline_bytes_survive_metadata_patch_and_come_back_on_delete(
@@ -260,7 +271,7 @@ def test_inline_bytes_survive_metadata_patch_and_come_back_on_delete(
     assert patched is not None and patched.inline == b"abc" and patched.metadata == {"x": "y"}
     gone = meta.delete_object(o["u"], "small")
     assert gone is not None and gone.inline == b"abc"
-    assert meta.iter_inline_refs() == []
+    assert inline_refs(meta) == []
 
 
 def test_get_user_and_object(meta: MetadataStore, o: dict[str, str]) -> None:

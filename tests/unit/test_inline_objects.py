@@ -90,7 +90,7 @@ def test_replace_across_the_threshold_leaves_no_blob_behind(
     record, _ = service.put(owner, up, service.write_blob([b"small again"]))
     assert record.inline == b"small again" and blob_count(blobs) == 0
     service.delete(owner, "r")
-    assert blob_count(blobs) == 0 and service.meta.iter_inline_refs() == []
+    assert blob_count(blobs) == 0 and service.meta.iter_blob_refs() == []
 
 
 def test_failed_small_uploads_store_nothing(

@@ -157,10 +157,12 @@ class ObjectService:
         acknowledgement lost: deleting the blob then would leave a row without bytes. Keeping
         it costs at worst an orphan, which fsck removes.
         """
+        if blob.inline is not None:
+            return  # nothing outside the row: nothing to keep or delete
         definite = isinstance(exc, MosError) and (
             exc.status < 500 or isinstance(exc, InsufficientStorage)
         )
-        if definite or blob.inline is not None:
+        if definite:
             self.discard(blob)
         else:
             log.warning("kept blob %s after an unclear failure (%r); fsck removes it"

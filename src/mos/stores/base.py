@@ -17,9 +17,14 @@ Chunk = bytes | bytearray | memoryview
 INLINE_PREFIX = "inline-"
 
 
+def is_inline_id(blob_id: str) -> bool:
+    """Whether a row with this blob id holds its bytes itself (no blob in the blob store)."""
+    return blob_id.startswith(INLINE_PREFIX)
+
+
 def bytes_in_row(blob_id: str, stored: bytes | None) -> bytes | None:
     """The inline bytes a row holds for the object, or None when its bytes are a blob."""
-    return stored if stored is not None and blob_id.startswith(INLINE_PREFIX) else None
+    return stored if stored is not None and is_inline_id(blob_id) else None
 
 
 class UsernameTaken(Exception):
@@ -146,10 +151,8 @@ class MetadataStore(Protocol):
         """(number of objects, total bytes) of the owner."""
 
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
-        """(blob_id, owner_id, identifier) of every row whose bytes are in the blob store."""
-
-    def iter_inline_refs(self) -> list[tuple[str, str, str]]:
-        """(blob_id, owner_id, identifier) of every row that holds its bytes inline."""
+        """(blob_id, owner_id, identifier) of every object row, for fsck (is_inline_id tells
+        the rows that hold their bytes themselves)."""
 
 
 class BlobStore(Protocol):

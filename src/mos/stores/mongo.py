@@ -18,7 +18,6 @@ from pymongo.write_concern import WriteConcern
 
 from mos.errors import Unavailable
 from mos.stores.base import (
-    INLINE_PREFIX,
     ObjectExists,
     ObjectRecord,
     UsernameTaken,
@@ -243,15 +242,7 @@ class MongoMetadataStore:
 
     @translated
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
-        """Rows with bytes in the blob store, for fsck (read whole, so errors surface here)."""
-        return [ref for ref in self._refs() if not ref[0].startswith(INLINE_PREFIX)]
-
-    @translated
-    def iter_inline_refs(self) -> list[tuple[str, str, str]]:
-        """Rows that hold their bytes, for fsck --verify."""
-        return [ref for ref in self._refs() if ref[0].startswith(INLINE_PREFIX)]
-
-    def _refs(self) -> list[tuple[str, str, str]]:
+        """Every row's blob id, for fsck (read whole, so driver errors surface here)."""
         projection = {"blob_id": 1, "owner_id": 1, "identifier": 1}
         docs = self._objects.find({}, projection)
         return [(d["blob_id"], d["owner_id"], d["identifier"]) for d in docs]

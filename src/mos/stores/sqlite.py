@@ -20,7 +20,6 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from mos.errors import InsufficientStorage, Unavailable
 from mos.stores.base import (
-    INLINE_PREFIX,
     ObjectExists,
     ObjectRecord,
     UsernameTaken,
@@ -509,15 +508,7 @@ class SQLiteMetadataStore:
 
     @_translated
     def iter_blob_refs(self) -> list[tuple[str, str, str]]:
-        """Rows with bytes in the blob store, for fsck (read whole, so errors surface here)."""
-        return [ref for ref in self._refs() if not ref[0].startswith(INLINE_PREFIX)]
-
-    @_translated
-    def iter_inline_refs(self) -> list[tuple[str, str, str]]:
-        """Rows that hold their bytes, for fsck --verify."""
-        return [ref for ref in self._refs() if ref[0].startswith(INLINE_PREFIX)]
-
-    def _refs(self) -> list[tuple[str, str, str]]:
+        """Every row's blob id, for fsck (read whole, so driver errors surface here)."""
         rows = self._conn().execute("SELECT blob_id, owner_id, identifier FROM objects")
         return [(blob_id, owner_id, bytes(ident).decode()) for blob_id, owner_id, ident in rows]
 
