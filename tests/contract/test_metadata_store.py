@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -127,6 +128,37 @@ def test_delete_returns_row_once(meta: MetadataStore, o: dict[str, str]) -> None
         t.join()
     assert sum(r is not None for r in results) == 1
     assert meta.get_object(o["u"], "x") is None
+
+
+def test_delete_returns_the_version_it_removed(meta: MetadataStore, o: dict[str, str]) -> None:
+    """A delete racing with replacements returns the last version swapped in, no other."""
+    for round_ in range(20):
+        ident = f"x{round_}"
+        current = record(o["u"], ident, blob_id=f"{0:032x}")
+        meta.insert_object(current)
+        swapped_in = [current.blob_id]
+        start = threading.Barrier(2)
+
+        def replacer(current: ObjectRecord = current, swapped_in: list[str] = swapped_in,
+                     start: threading.Barrier = start) -> None:
+            start.wait()
+            for n in range(1, 1000):
+                new = replace(current, blob_id=f"{n:032x}", revision=current.revision + 1)
+                if not meta.swap_object(new, expected=current):
+                    return  # deleted
+                current = new
+                swapped_in.append(new.blob_id)
+
+        thread = threading.Thread(target=replacer)
+        thread.start()
+        start.wait()
+        # A few swaps first, so that the delete meets a row that is changing.
+        while len(swapped_in) < 3 + round_ % 5 and thread.is_alive():
+            time.sleep(0.0005)
+        gone = meta.delete_object(o["u"], ident)
+        thread.join()
+        assert gone is not None and gone.blob_id == swapped_in[-1]
+        assert meta.get_object(o["u"], ident) is None
 
 
 def test_concurrent_inserts_one_wins(meta: MetadataStore, o: dict[str, str]) -> None:

@@ -207,9 +207,21 @@ class MongoMetadataStore:
 
     @translated
     def delete_object(self, owner_id: str, identifier: str) -> ObjectRecord | None:
-        """find_one_and_delete: of concurrent deleters only one gets the row back."""
-        doc = self._objects.find_one_and_delete({"owner_id": owner_id, "identifier": identifier})
-        return _record(doc) if doc else None
+        """Read the row, then delete exactly that version; of concurrent deleters only one
+        gets the row back, and a row replaced in between is read again.
+
+        Not find_one_and_delete, which is one round trip less on MongoDB: SecantusDB, the
+        stand-in the tests and benchmarks run on, answers findAndModify with a collection
+        scan (12 ms per call at 1 000 rows, 44 ms at 5 000; find + delete_one take ~2 ms,
+        `python -m bench.mongo_ceiling`).
+        """
+        while True:  # each new round means another writer changed this row meanwhile
+            doc = self._objects.find_one({"owner_id": owner_id, "identifier": identifier})
+            if doc is None:
+                return None
+            version = {"_id": doc["_id"], "blob_id": doc["blob_id"], "revision": doc["revision"]}
+            if self._objects.delete_one(version).deleted_count == 1:
+                return _record(doc)
 
     @translated
     def list_identifiers(
