@@ -35,7 +35,9 @@ from bench.wrkload import OBJECT_SIZE, Load, run_wrk, split_threads, wrk_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POOL = 128  # 4 KiB objects that GET, HEAD, metadata GET and list read
-MIN_BYTES_PER_RUN = 16 * MIB
+# A timed run moves at least this much (1 MiB: 128 objects, 64 MiB: 2): a single 64 MiB
+# transfer lasts ~30 ms here, too short to time on a shared machine.
+MIN_BYTES_PER_RUN = 128 * MIB
 SWEEP = (1, 4, 16, 64)
 
 
@@ -189,6 +191,9 @@ def large_size(systems: list[System], nginx: System, size: int, runs: int, dd_di
             for group in (uploads, downloads):
                 k = r % len(group)
                 for name, op, fn, pid in group[k:] + group[:k]:
+                    # Untimed: dirty pages the previous system left (nginx's PUT has no fsync)
+                    # must not be written back while the next one is timed.
+                    os.sync()
                     res = timed(fn, pid)
                     res["mb_per_s"] = size * per_run / res["seconds"] / 1e6
                     samples.setdefault((name, op), []).append(res)
