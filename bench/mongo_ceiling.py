@@ -29,9 +29,10 @@ from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
-from bench.mongo import SecantusServer
+from bench.mongo import database
 
 MIB = 1024 * 1024
 Doc = dict[str, Any]
@@ -107,6 +108,21 @@ def listing(objects: Collection[Doc], calls: int) -> None:
               flush=True)
 
 
+def measure(db: Database[Doc], stand_in: bool, runs: int, calls: int) -> None:
+    """The three parts, in throwaway collections of db that are dropped at the end."""
+    db = db.with_options(write_concern=WriteConcern(w="majority"))
+    print(f"database: {'SecantusDB (stand-in)' if stand_in else 'the --mongo-url given'}",
+          flush=True)
+    names = ("ceiling.chunks", "ceiling.objects", "ceiling.listing")
+    try:
+        large(db[names[0]], runs)
+        small(db[names[1]], calls)
+        listing(db[names[2]], max(10, calls // 10))
+    finally:
+        for name in names:
+            db.drop_collection(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three parts."""
     p = argparse.ArgumentParser(prog="python -m bench.mongo_ceiling", description=__doc__,
@@ -116,30 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=200, help="calls per small operation")
     args = p.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="mos-mongo-ceiling-"))
-    db: SecantusServer | None = None
     try:
-        if args.mongo_url:
-            url = args.mongo_url
-        else:
-            db = SecantusServer(base / "secantus")
-            db.start()
-            url = db.uri + "mos_ceiling"
-        client: MongoClient[Doc] = MongoClient(url)
-        try:
-            database = client.get_default_database().with_options(
-                write_concern=WriteConcern(w="majority"))
-            print(f"database: {'SecantusDB (stand-in)' if db else 'the --mongo-url given'}",
-                  flush=True)
-            large(database["ceiling.chunks"], args.runs)
-            small(database["ceiling.objects"], args.calls)
-            listing(database["ceiling.listing"], max(10, args.calls // 10))
-            for name in ("ceiling.chunks", "ceiling.objects", "ceiling.listing"):
-                database.drop_collection(name)
-        finally:
-            client.close()
+        with database(args.mongo_url, base, "mos_ceiling") as (url, db):
+            client: MongoClient[Doc] = MongoClient(url)
+            try:
+                measure(client.get_default_database(), db is not None, args.runs, args.calls)
+            finally:
+                client.close()
     finally:
-        if db is not None:
-            db.stop()
         shutil.rmtree(base, ignore_errors=True)
     return 0
 
