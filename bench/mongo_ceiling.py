@@ -10,7 +10,8 @@ mos cannot move bytes faster than its database hands them over.
   (as `GridFSBlobStore.put`), then read back with one `find_one` per chunk (as
   `ChunkReader`), MB/s (10^6 bytes/s);
 - small: per call on a collection of 1 000 and of 5 000 rows of 4 KiB: `find_one` by
-  (owner, identifier), `insert_one`, `delete_one`, `find_one_and_delete`;
+  (owner, identifier), `insert_one`, `find_one` + `delete_one` of that version (as mos's
+  DELETE), `find_one_and_delete`;
 - list: a page of 101 identifiers after the middle (range, sort, limit, as
   `list_identifiers`) for an owner holding 1 000 and 10 000 rows.
 """
@@ -76,21 +77,33 @@ def key(i: int) -> Doc:
     return {"owner_id": "o", "identifier": f"id{i:06d}"}
 
 
+def row(i: int, inline: bytes) -> Doc:
+    """Row i, with the fields mos's versioned delete filters on."""
+    return {**key(i), "blob_id": f"inline-{i:032x}", "revision": 1, "inline": inline}
+
+
+def versioned_delete(objects: Collection[Doc], i: int) -> None:
+    """What `MongoMetadataStore.delete_object` sends: read the row, delete that version."""
+    doc = objects.find_one(key(i))
+    assert doc is not None
+    version = {"_id": doc["_id"], "blob_id": doc["blob_id"], "revision": doc["revision"]}
+    assert objects.delete_one(version).deleted_count == 1
+
+
 def small(objects: Collection[Doc], calls: int) -> None:
     """Per-call latency of the row operations at two collection sizes."""
     objects.create_index([("owner_id", ASCENDING), ("identifier", ASCENDING)], unique=True)
     inline = os.urandom(4096)
     for rows in (1000, 5000):
         objects.delete_many({})
-        objects.insert_many([{"owner_id": "o", "identifier": f"id{i:06d}", "inline": inline}
-                             for i in range(rows)])
+        objects.insert_many([row(i, inline) for i in range(rows)])
         found = median_ms(lambda i: objects.find_one(key(i)), calls)
         fad = median_ms(lambda i: objects.find_one_and_delete(key(i)), calls)
-        ins = median_ms(lambda i: objects.insert_one({**key(i), "inline": inline}), calls)
-        dele = median_ms(lambda i: objects.delete_one(key(i)), calls)
+        ins = median_ms(lambda i: objects.insert_one(row(i, inline)), calls)
+        dele = median_ms(lambda i: versioned_delete(objects, i), calls)
         print(f"{rows} rows of 4 KiB, median ms per call: find_one {found:.2f},"
-              f" insert_one {ins:.2f}, delete_one {dele:.2f}, find_one_and_delete {fad:.2f}",
-              flush=True)
+              f" insert_one {ins:.2f}, find_one + delete_one of that version (mos) {dele:.2f},"
+              f" find_one_and_delete {fad:.2f}", flush=True)
 
 
 def listing(objects: Collection[Doc], calls: int) -> None:
@@ -136,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         with database(args.mongo_url, base, "mos_ceiling") as (url, db):
             client: MongoClient[Doc] = MongoClient(url)
             try:
-                measure(client.get_default_database(), db is not None, args.runs, args.calls)
+                measure(client.get_default_database(default="mos_ceiling"), db is not None,
+                        args.runs, args.calls)
             finally:
                 client.close()
     finally:

@@ -67,6 +67,8 @@ def main(argv: list[str]) -> int:
                 mc.request("DELETE", f"/data/file/put-{r}-{i}")
                 mc.request("DELETE", f"/data/file/post-{r}-{i}")
                 nc.request("DELETE", f"/n-{r}-{i}")
+        mc.close()
+        nc.close()
         print(f"{size // MIB} MiB uploads, {per_run} per timed run, {rounds} rounds"
               " (MB/s = 10^6 bytes/s)")
         for name, got in speeds.items():

@@ -256,7 +256,7 @@ def patch_metadata(identifier: str) -> dict[str, Any]:
 
 @bp.delete("/file/<ident:identifier>")
 @login_required
-@bp.doc(summary="Delete a file", security="BearerAuth", responses=[200, 401, 404])
+@bp.doc(summary="Delete a file", security="BearerAuth", responses=[200, 401, 404, 409])
 def delete(identifier: str) -> dict[str, Any]:
     """Remove the row, then the bytes."""
     ident = raw_identifier(FILE_PREFIX)

@@ -118,7 +118,8 @@ class MetadataStore(Protocol):
         """Replace the row if it is still the version `expected` (same blob and revision).
 
         Comparing the blob id too means a row deleted and created again (revision 1 anew)
-        never passes for the row that was read before.
+        never passes for the row that was read before. `record.revision` must be greater
+        than `expected.revision`: stores tell versions apart by it (delete_object on MongoDB).
         """
 
     def set_metadata(
