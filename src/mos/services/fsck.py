@@ -54,10 +54,8 @@ def fsck(
     later = {ref[0] for ref in refs}
     report.orphan_blobs = [b for b in report.orphan_blobs if b.name not in later]
     for ref in refs:
-        if is_inline_id(ref[0]):  # the row holds the bytes: nothing to find in the blob store
-            if verify and not _inline_matches(meta, ref):
-                report.corrupt_blobs.append(ref)
-        elif not blobs.exists(ref[0]):
+        # A row that holds its bytes has nothing to find in the blob store.
+        if not is_inline_id(ref[0]) and not blobs.exists(ref[0]):
             report.missing_blobs.append(ref)
         elif verify and not _hash_matches(meta, blobs, ref):
             report.corrupt_blobs.append(ref)
@@ -71,17 +69,14 @@ def fsck(
     return report
 
 
-def _inline_matches(meta: MetadataStore, ref: tuple[str, str, str]) -> bool:
-    record = meta.get_object(ref[1], ref[2])
-    if record is None or record.blob_id != ref[0] or record.inline is None:
-        return True  # replaced or deleted meanwhile: nothing to judge
-    return hashlib.sha256(record.inline).hexdigest() == record.sha256
-
-
 def _hash_matches(meta: MetadataStore, blobs: BlobStore, ref: tuple[str, str, str]) -> bool:
     record = meta.get_object(ref[1], ref[2])
     if record is None or record.blob_id != ref[0]:
         return True  # replaced or deleted meanwhile: nothing to judge
+    if is_inline_id(ref[0]):
+        if record.inline is None:
+            return True
+        return hashlib.sha256(record.inline).hexdigest() == record.sha256
     digest = hashlib.sha256()
     try:
         with blobs.open(ref[0]) as f:

@@ -376,9 +376,7 @@ class SQLiteMetadataStore:
             f"SELECT id, username, password_hash, created_at FROM users WHERE {where} = ?",  # noqa: S608 - where is one of two literals
             (arg,),
         ).fetchone()
-        if row is None:
-            return None
-        return UserRecord(row[0], row[1], row[2], _from_micros(row[3]))
+        return _user_record(row) if row else None
 
     @_translated
     def get_user(self, user_id: str) -> UserRecord | None:
@@ -460,8 +458,7 @@ class SQLiteMetadataStore:
         row = self._conn().execute(_USER_AND_OBJECT, (identifier.encode(), user_id)).fetchone()
         if row is None:
             return None, None
-        user = UserRecord(row[0], row[1], row[2], _from_micros(row[3]))
-        return user, (_record(row[4:]) if row[4] is not None else None)
+        return _user_record(row), (_record(row[4:]) if row[4] is not None else None)
 
     @_translated
     @_one_writer
@@ -531,6 +528,10 @@ def _row(r: ObjectRecord) -> tuple[Any, ...]:
         r.sha256, _micros(r.created_at), _micros(r.updated_at),
         json.dumps(r.metadata, ensure_ascii=False), r.revision, r.inline,
     )
+
+
+def _user_record(row: tuple[Any, ...]) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], _from_micros(row[3]))
 
 
 def _record(row: tuple[Any, ...]) -> ObjectRecord:
