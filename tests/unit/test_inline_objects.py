@@ -131,3 +131,14 @@ def test_fsck_counts_inline_rows_as_present_and_verifies_their_bytes(
     report = fsck(meta, blobs, verify=True, min_age=0)
     assert report.corrupt_blobs == [(rotten.blob_id, owner, "j")]
     assert good.blob_id not in {c[0] for c in report.corrupt_blobs}
+
+
+def test_fsck_verify_reports_an_inline_row_whose_bytes_are_gone(
+    service: ObjectService, meta: SQLiteMetadataStore, blobs: FileSystemBlobStore, owner: str
+) -> None:
+    """A row marked as holding its bytes that holds none is corrupt, not 'nothing to judge'."""
+    lost = service.create(owner, Upload("k", "k", "text/plain", []), service.write_blob([b"k"]))
+    meta._conn().execute("UPDATE objects SET inline_data = NULL WHERE blob_id = ?",
+                         (lost.blob_id,))
+    report = fsck(meta, blobs, verify=True, min_age=0)
+    assert report.corrupt_blobs == [(lost.blob_id, owner, "k")]

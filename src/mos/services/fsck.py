@@ -73,10 +73,9 @@ def _hash_matches(meta: MetadataStore, blobs: BlobStore, ref: tuple[str, str, st
     record = meta.get_object(ref[1], ref[2])
     if record is None or record.blob_id != ref[0]:
         return True  # replaced or deleted meanwhile: nothing to judge
-    if is_inline_id(ref[0]):
-        if record.inline is None:
-            return True
-        return hashlib.sha256(record.inline).hexdigest() == record.sha256
+    if is_inline_id(ref[0]):  # a row that should hold its bytes and holds none has lost them
+        return record.inline is not None and (
+            hashlib.sha256(record.inline).hexdigest() == record.sha256)
     digest = hashlib.sha256()
     try:
         with blobs.open(ref[0]) as f:
