@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from bench.client import Client, new_user
 from bench.large import GIB, MIB, blocks, multipart_body, multipart_chunks, size_label
-from bench.mongo import SecantusServer
+from bench.mongo import database
 from bench.nginx import NginxServer, ensure_installed, version
 from bench.pyload import run_python_load
 from bench.report import busy_before, fs_type, machine, write_json
@@ -779,6 +779,7 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     sizes = [MIB, 64 * MIB] + ([] if args.quick else [GIB])
     started: list[Any] = []
+    databases = contextlib.ExitStack()  # closed after the servers that use them stop
     res: dict[str, Any] = {
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": shlex.join(["python", "-m", "bench", "compare", *argv]),
@@ -793,13 +794,7 @@ def main(argv: list[str]) -> int:
         (RESULTS / "compare-mos.log").unlink(missing_ok=True)
         systems = [System("mos", "mos", mos)]
         if args.mongo:
-            if args.mongo_url:
-                url = args.mongo_url
-            else:
-                sec = SecantusServer(base / "secantus")
-                started.append(sec)
-                sec.start()
-                url = sec.uri + "mos_bench"
+            url, _db = databases.enter_context(database(args.mongo_url, base, "mos_bench"))
             env = {"MOS_METADATA_URL": url, "MOS_BLOB_STORE": "gridfs"}
             (RESULTS / "compare-mos-mongo.log").unlink(missing_ok=True)
             systems.append(System("mos-mongo", "mos", ManagedServer(
@@ -853,6 +848,8 @@ def main(argv: list[str]) -> int:
         for srv in reversed(started):
             with contextlib.suppress(Exception):
                 srv.stop()
+        with contextlib.suppress(Exception):
+            databases.close()
         shutil.rmtree(base, ignore_errors=True)
     res["server_logs"] = {
         name: summarize_log(RESULTS / f"compare-{name}.log")
